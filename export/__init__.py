@@ -1,0 +1,1 @@
+"""Export of vaezoo models to ONNX and TFLite, and a TensorFlow-free edge runtime."""

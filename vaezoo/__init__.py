@@ -1,0 +1,45 @@
+"""vaezoo: variational autoencoders for Keras 3, with ONNX and TFLite export.
+
+``import vaezoo`` is light: TensorFlow is imported only when a model, head or network
+is first used, so the edge runtime (``vaezoo.export.runtime``) runs without it.
+
+Example:
+    >>> import vaezoo
+    >>> "vae" in vaezoo.list_models()
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from vaezoo._version import __version__
+from vaezoo.registry import create_model, get_spec, list_models, register
+
+_SUBMODULES = {"datasets", "distributions", "export", "models", "nets", "registry", "validation", "cli"}
+
+
+def load_model(path: str):
+    """Load a ``.keras`` file saved from a vaezoo model, always with ``safe_mode=True``.
+
+    Example:
+        >>> import tempfile, os, vaezoo
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.keras")
+        >>> vaezoo.create_model("vae", hidden_units=(8,), latent_dim=2).save(path)
+        >>> vaezoo.load_model(path).latent_dim
+        2
+    """
+    importlib.import_module("vaezoo.models")
+    from vaezoo._tf import keras
+
+    return keras.saving.load_model(path, safe_mode=True)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"vaezoo.{name}")
+    raise AttributeError(f"module 'vaezoo' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "create_model", "get_spec", "list_models", "load_model", "register"]
