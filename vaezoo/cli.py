@@ -1,0 +1,290 @@
+"""The ``vaezoo`` command line: list, train, evaluate, sample, quickstart, export.
+
+Example:
+    $ vaezoo list
+    $ vaezoo train --model vae --data binarized_mnist --epochs 20 --out vae.keras
+    $ vaezoo evaluate vae.keras --k 1000
+    $ vaezoo sample vae.keras --out samples.png
+    $ vaezoo quickstart
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+
+def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["latent_dim=8", "hidden_units=[64,32]"]`` -> dict; values are JSON, else strings."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"vaezoo: --config expects KEY=VALUE, got {item!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
+def _load_data(name: str, limit: int | None, binarize: bool = False):
+    from vaezoo import datasets
+
+    kwargs = {"binarize": True} if binarize else {}
+    return datasets.load(name, limit=limit, **kwargs)
+
+
+def _print_json(result: dict[str, Any], path: str | None) -> None:
+    text = json.dumps(result, indent=2, sort_keys=True)
+    print(text)
+    if path:
+        with open(path, "w") as f:
+            f.write(text + "\n")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from vaezoo.registry import get_spec, list_models
+
+    rows = [(n, get_spec(n).target.split(":")[1], get_spec(n).data, get_spec(n).summary) for n in list_models()]
+    widths = [max(len(r[i]) for r in rows + [("model", "class", "data", "")]) for i in range(3)]
+    print(f"{'model':<{widths[0]}}  {'class':<{widths[1]}}  {'data':<{widths[2]}}  summary")
+    for row in rows:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
+    return 0
+
+
+def _train(args: argparse.Namespace, data) -> dict[str, Any]:
+    from vaezoo import training
+    from vaezoo._tf import keras
+
+    overrides = _parse_overrides(args.config)
+    model = training.build_for_data(args.model, data.train.x.shape[1:], seed=args.seed, **overrides)
+    training.compile_model(model, args.lr, jit_compile=args.jit, steps_per_execution=args.steps_per_execution)
+    callbacks = []
+    if args.backup_dir:
+        callbacks.append(keras.callbacks.BackupAndRestore(args.backup_dir))
+    if args.csv_log:
+        callbacks.append(keras.callbacks.CSVLogger(args.csv_log, append=bool(args.backup_dir)))
+    if args.early_stopping:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(patience=args.early_stopping, restore_best_weights=True)
+        )
+    result = training.train(
+        model, data.train.x, data.valid.x, args.epochs, args.batch_size, callbacks, args.verbose, args.seed
+    )
+    training.save_model(model, args.out)
+    return {
+        "model": args.model,
+        "data": data.name,
+        "out": args.out,
+        "epochs": len(result.history["loss"]),
+        "train_seconds": round(result.seconds, 2),
+        "train_samples_per_second": round(result.samples_per_second, 1),
+        "final": {k: v[-1] for k, v in result.history.items()},
+    }
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from vaezoo.registry import get_spec
+
+    data = _load_data(args.data or get_spec(args.model).data, args.limit, args.binarize)
+    _print_json(_train(args, data), args.json)
+    return 0
+
+
+def _load(path: str):
+    import vaezoo
+
+    if not os.path.exists(path):
+        raise SystemExit(f"vaezoo: no model file at {path!r}")
+    return vaezoo.load_model(path)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from vaezoo import training
+    from vaezoo.registry import get_spec
+
+    model = _load(args.model_file)
+    data = _load_data(args.data or get_spec(model.name).data, args.limit, args.binarize)
+    split = getattr(data, args.split)
+    result = training.evaluate(model, split.x, args.k, args.batch_size, args.seed, verbose=args.verbose)
+    _print_json({"model_file": args.model_file, "data": data.name, "split": args.split, **result}, args.json)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from vaezoo.plots import save_grid
+
+    model = _load(args.model_file)
+    save_grid(model.sample(args.n, seed=args.seed), args.out)
+    print(f"wrote {args.n} samples to {args.out}")
+    return 0
+
+
+def _quickstart_data(args: argparse.Namespace):
+    from vaezoo import datasets
+
+    if args.data:
+        return _load_data(args.data, args.limit)
+    for name in ("binarized_mnist", "fashion_mnist"):
+        if datasets.find_local(name):
+            return _load_data(name, args.limit, binarize=name == "fashion_mnist")
+    print(
+        "vaezoo quickstart: no local copy of binarized_mnist or fashion_mnist found "
+        "(set VAEZOO_DATA to a folder holding them); using the procedural 'shapes' data set.",
+        file=sys.stderr,
+    )
+    return _load_data("shapes", args.limit)
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from vaezoo import training
+    from vaezoo.plots import save_grid
+
+    os.makedirs(args.out, exist_ok=True)
+    data = _quickstart_data(args)
+    print(f"vaezoo quickstart: training '{args.model}' on {data.name} ({len(data.train.x)} examples) ...")
+    train_args = argparse.Namespace(
+        model=args.model,
+        config=args.config,
+        seed=args.seed,
+        lr=1e-3,
+        jit=True,
+        steps_per_execution=8,
+        backup_dir=None,
+        csv_log=os.path.join(args.out, "training_log.csv"),
+        early_stopping=0,
+        epochs=args.epochs,
+        batch_size=128,
+        verbose=args.verbose,
+        out=os.path.join(args.out, "model.keras"),
+    )
+    summary = _train(train_args, data)
+    model = _load(train_args.out)
+    test = data.test.x[: args.eval_examples]
+    summary["test"] = training.evaluate(model, test, args.k, verbose=args.verbose)
+    save_grid(model.sample(64, seed=args.seed), os.path.join(args.out, "samples.png"))
+    pairs = test[:16]
+    save_grid(
+        np.concatenate([pairs, model.reconstruct(pairs)]),
+        os.path.join(args.out, "reconstructions.png"),
+        ncols=16,
+    )
+    summary["files"] = sorted(os.listdir(args.out))
+    _print_json(summary, os.path.join(args.out, "summary.json"))
+    return 0
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras verbosity")
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE", help="model config overrides (JSON values)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``vaezoo`` command.
+
+    Example:
+        >>> build_parser().parse_args(["list"]).command
+        'list'
+    """
+    parser = argparse.ArgumentParser(prog="vaezoo", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list the registered models")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("train", help="train a registered model on a data set and save it (.keras)")
+    p.add_argument("--model", required=True, help="registry name (see `vaezoo list`)")
+    p.add_argument("--data", help="data set (default: the model's own, see `vaezoo list`)")
+    p.add_argument("--limit", type=int, help="use at most this many examples per split")
+    p.add_argument("--binarize", action="store_true", help="threshold Fashion-MNIST pixels at 0.5")
+    p.add_argument("--out", required=True, help="where to save the trained model (.keras)")
+    _add_train_options(p)
+    p.add_argument("--no-jit", dest="jit", action="store_false", help="train without XLA")
+    p.add_argument("--steps-per-execution", type=int, default=8)
+    p.add_argument("--backup-dir", help="BackupAndRestore folder: rerun the same command to resume")
+    p.add_argument("--csv-log", help="write per-epoch metrics to this CSV file")
+    p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE", help="stop on val_loss")
+    p.add_argument("--json", help="also write the summary to this JSON file")
+    _add_common(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="ELBO and importance-sampled NLL (nats) of a saved model")
+    p.add_argument("model_file", help="a .keras file saved by vaezoo")
+    p.add_argument("--data", help="data set (default: the model's own)")
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--k", type=int, default=1000, help="importance samples per example (default 1000)")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--limit", type=int, help="use at most this many examples")
+    p.add_argument("--binarize", action="store_true", help="threshold Fashion-MNIST pixels at 0.5")
+    p.add_argument("--json", help="also write the result to this JSON file")
+    _add_common(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("sample", help="write a PNG grid of samples from a saved model")
+    p.add_argument("model_file")
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--out", default="samples.png")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser(
+        "quickstart", help="train, evaluate and save a small VAE on the best local data set, write pictures"
+    )
+    p.add_argument("--out", default="vaezoo-quickstart", help="output folder")
+    p.add_argument("--model", default="vae")
+    p.add_argument("--data", help="data set (default: the best one found locally, else shapes)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--limit", type=int, default=20000, help="examples per split (default 20000)")
+    p.add_argument("--k", type=int, default=100, help="importance samples for the NLL estimate")
+    p.add_argument("--eval-examples", type=int, default=1000)
+    p.add_argument("--config", nargs="*", default=["hidden_units=[256]", "latent_dim=16"], metavar="KEY=VALUE")
+    _add_common(p)
+    p.set_defaults(func=cmd_quickstart)
+
+    try:
+        from vaezoo.export.cli import add_parser as add_export_parser
+    except ImportError:
+        add_export_parser = None
+    if add_export_parser is not None:
+        add_export_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vaezoo`` console script.
+
+    Example:
+        >>> main(["list"])  # doctest: +ELLIPSIS
+        model ...
+        0
+    """
+    args = build_parser().parse_args(argv)
+    start = time.perf_counter()
+    try:
+        code = args.func(args)
+    except (ValueError, TypeError, OSError) as err:
+        print(f"vaezoo {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    if args.command != "list":
+        print(f"vaezoo {args.command}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
