@@ -85,6 +85,7 @@ def _train(args: argparse.Namespace, data) -> dict[str, Any]:
         "out": args.out,
         "epochs": len(result.history["loss"]),
         "train_seconds": round(result.seconds, 2),
+        "first_epoch_seconds": round(result.epoch_seconds[0], 2),
         "train_samples_per_second": round(result.samples_per_second, 1),
         "final": {k: v[-1] for k, v in result.history.items()},
     }

@@ -14,11 +14,16 @@ import numpy as np
 
 @dataclasses.dataclass
 class TrainResult:
-    """What ``train`` returns: the model, its Keras History dict and timings."""
+    """What ``train`` returns: the model, its Keras History dict and timings.
+
+    ``samples_per_second`` is the steady state: training examples per second of the
+    median epoch after the first (which includes XLA compilation), validation included.
+    """
 
     model: Any
     history: dict[str, list[float]]
     seconds: float
+    epoch_seconds: list[float]
     samples_per_second: float
 
 
@@ -70,19 +75,25 @@ def train(
     if int(epochs) < 1 or int(batch_size) < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
     keras.utils.set_random_seed(seed)
+    epoch_seconds: list[float] = []
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: epoch_seconds.append(time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: epoch_seconds.append(time.perf_counter() - epoch_seconds.pop()),
+    )
     start = time.perf_counter()
     history = model.fit(
         x_train,
         validation_data=None if x_valid is None else (x_valid,),
         epochs=epochs,
         batch_size=batch_size,
-        callbacks=callbacks or [],
+        callbacks=[*(callbacks or []), timer],
         verbose=verbose,
         shuffle=True,
     )
     seconds = time.perf_counter() - start
-    steps = len(history.epoch) * math.ceil(len(x_train) / batch_size) * batch_size
-    return TrainResult(model, {k: [float(v) for v in vs] for k, vs in history.history.items()}, seconds, steps / seconds)
+    steady = float(np.median(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds))
+    history_dict = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    return TrainResult(model, history_dict, seconds, epoch_seconds, len(x_train) / steady)
 
 
 def evaluate(model, x: np.ndarray, num_samples: int = 1000, batch_size: int = 100, seed: int = 0, verbose: int = 0) -> dict[str, float]:
