@@ -9,13 +9,13 @@ import numpy as np
 
 
 def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np.ndarray:
-    """Tile ``images`` of shape (N, H, W, C) into one (rows*(H+pad), cols*(W+pad), C) array.
+    """Tile ``images`` of shape (N, H, W, C) into one (rows*(H+pad)+pad, cols*(W+pad)+pad, C) array.
 
     Values are clipped to [0, 1]; padding is white.
 
     Example:
         >>> image_grid(np.zeros((6, 4, 4, 1)), ncols=3).shape
-        (10, 15, 1)
+        (11, 16, 1)
     """
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4 or images.shape[0] == 0:
