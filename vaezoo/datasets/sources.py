@@ -32,7 +32,6 @@ import hashlib
 import http.client
 import io
 import os
-import sys
 import tempfile
 import urllib.error
 import urllib.parse
@@ -45,11 +44,11 @@ from typing import TextIO
 
 import numpy as np
 
+from vaezoo.downloads import progress_stream, reason, stream
+
 DATA_ENV = "VAEZOO_DATA"
 MIRROR_ENV = "VAEZOO_DATA_MIRROR"
 DEBIAN_FASHION_DIR = "/usr/share/datasets/fashion-mnist"
-TIMEOUT_S = 60.0
-CHUNK_BYTES = 1 << 20
 
 FASHION_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 BINARIZED_MNIST_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
@@ -269,7 +268,7 @@ def fetch(name: str, *, download: bool = True, progress: bool | None = None) -> 
         if path.is_file():
             contents[file] = _read_verified(name, path)
         else:
-            contents[file] = _download_verified(name, file, path, _progress_stream(progress))
+            contents[file] = _download_verified(name, file, path, progress_stream(progress))
     return str(directory), contents
 
 
@@ -350,27 +349,11 @@ def _stream_to(fd: int, url: str, progress: TextIO | None, name: str) -> None:
     """Streams a URL into an open file descriptor, which it closes."""
     try:
         with os.fdopen(fd, "wb") as out:
-            _stream(url, out, progress)
+            stream(url, out, progress)
     except (OSError, http.client.HTTPException) as err:
         if isinstance(err, urllib.error.HTTPError):
             err.close()  # it holds the open response
-        raise DataUnavailableError(f"cannot download {url}: {_reason(err)}\n{_searched(name)}") from err
-
-
-def _stream(url: str, out: io.BufferedIOBase, progress: TextIO | None) -> None:
-    with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length is not None else None
-        received = 0
-        while chunk := response.read(CHUNK_BYTES):
-            out.write(chunk)
-            received += len(chunk)
-            if progress is not None:
-                progress.write(f"\r{url}: {received}/{'?' if total is None else total} bytes")
-        if progress is not None:
-            progress.write("\n")
-    if total is not None and received != total:
-        raise ConnectionError(f"transfer truncated after {received} of {total} bytes")
+        raise DataUnavailableError(f"cannot download {url}: {reason(err)}\n{_searched(name)}") from err
 
 
 def _decode(decode: Callable[[bytes], bytes], raw: bytes) -> tuple[bytes | None, str]:
@@ -380,20 +363,6 @@ def _decode(decode: Callable[[bytes], bytes], raw: bytes) -> tuple[bytes | None,
     except _DECODE_ERRORS as err:
         return None, f"undecodable content ({type(err).__name__}: {err})"
     return content, sha256(content)
-
-
-def _reason(err: BaseException) -> str:
-    if isinstance(err, urllib.error.HTTPError):
-        return f"HTTP {err.code} {err.reason}"
-    if isinstance(err, urllib.error.URLError):
-        return str(err.reason)
-    return f"{type(err).__name__}: {err}"
-
-
-def _progress_stream(progress: bool | None) -> TextIO | None:
-    if progress is None:
-        progress = sys.stderr.isatty()
-    return sys.stderr if progress else None
 
 
 def _searched(name: str) -> str:
