@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import socket
+import struct
+import threading
+import urllib.parse
+
 import numpy as np
 
 #: Overrides that make every registered model small enough to train in seconds.
@@ -24,3 +31,49 @@ def small_model(model_name: str, data_shape, **overrides):
 
 def weights_of(model) -> list[np.ndarray]:
     return [np.array(v) for v in model.weights]
+
+
+class LoopbackHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.routes``: path -> (body, mode), mode one of ``ok``, ``error500``,
+    ``no_length`` (half the body, no Content-Length), ``short`` (half the body under the
+    full Content-Length) and ``reset`` (half the body, then a TCP reset)."""
+
+    def do_GET(self) -> None:
+        route = self.server.routes.get(urllib.parse.unquote(self.path))
+        if route is None:
+            self.send_error(404)
+            return
+        body, mode = route
+        if mode == "error500":
+            self.send_error(500)
+            return
+        self.send_response(200)
+        if mode != "no_length":
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if mode == "ok":
+            self.wfile.write(body)
+            return
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        if mode == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def loopback_server():
+    """A threaded HTTP server on 127.0.0.1 (never any other address); fill ``.routes``."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), LoopbackHandler)
+    httpd.routes = {}
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()

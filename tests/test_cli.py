@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-COMMANDS = ["list", "train", "evaluate", "sample", "quickstart", "export"]
+COMMANDS = ["list", "presets", "train", "evaluate", "sample", "quickstart", "export"]
 
 
 def vaezoo(*args: str, env: dict | None = None, check: bool = True, timeout: int = 600):
@@ -35,6 +35,14 @@ def test_list_shows_every_registered_model():
     out = vaezoo("list").stdout
     for name in vz.list_models():
         assert f"\n{name} " in out
+
+
+def test_presets_lists_the_catalog():
+    import vaezoo as vz
+
+    out = vaezoo("presets").stdout
+    for row in vz.list_presets():
+        assert row["name"] in out
 
 
 @pytest.mark.subprocess

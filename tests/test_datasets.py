@@ -5,20 +5,18 @@ from __future__ import annotations
 import ast
 import filecmp
 import gzip
-import http.server
 import itertools
 import os
 import shutil
-import socket
 import struct
 import sys
-import threading
 import time
 import urllib.parse
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import loopback_server
 
 from vaezoo import datasets
 from vaezoo.datasets import DataIntegrityError, DataUnavailableError, shapes, sources
@@ -319,49 +317,12 @@ def test_render_is_fast():
 # Downloads from a loopback server ----------------------------------------------------
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.routes``: path -> (body, mode)."""
-
-    def do_GET(self) -> None:
-        route = self.server.routes.get(urllib.parse.unquote(self.path))
-        if route is None:
-            self.send_error(404)
-            return
-        body, mode = route
-        if mode == "error500":
-            self.send_error(500)
-            return
-        self.send_response(200)
-        if mode != "no_length":
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if mode == "ok":
-            self.wfile.write(body)
-            return
-        self.wfile.write(body[: len(body) // 2])
-        self.wfile.flush()
-        if mode == "reset":
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
 def server(monkeypatch):
     """A loopback HTTP server set as VAEZOO_DATA_MIRROR; fill ``server.routes``."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.routes = {}
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    monkeypatch.setenv("VAEZOO_DATA_MIRROR", f"http://127.0.0.1:{httpd.server_address[1]}/")
-    try:
+    with loopback_server() as httpd:
+        monkeypatch.setenv("VAEZOO_DATA_MIRROR", f"http://127.0.0.1:{httpd.server_address[1]}/")
         yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
 
 
 def amat(x: np.ndarray) -> bytes:

@@ -17,7 +17,36 @@ from typing import Any
 from vaezoo._version import __version__
 from vaezoo.registry import create_model, get_spec, list_models, register
 
-_SUBMODULES = {"datasets", "distributions", "export", "models", "nets", "registry", "validation", "cli"}
+_SUBMODULES = {
+    "cli", "datasets", "distributions", "downloads", "export", "models", "nets", "plots", "presets", "registry",
+    "training", "validation",
+}
+
+
+def from_preset(handle: str, download: bool = True, progress: bool | None = None):
+    """A ready model from a preset name (``vaezoo.list_presets()``), folder or URL.
+
+    Example:
+        >>> import vaezoo
+        >>> vaezoo.from_preset("vae_mlp_binarized_mnist").name
+        'vae'
+    """
+    from vaezoo.presets import from_preset as load
+
+    return load(handle, download, progress)
+
+
+def list_presets() -> list[dict[str, Any]]:
+    """The preset catalog, one row per preset (no TensorFlow import).
+
+    Example:
+        >>> import vaezoo
+        >>> "vae_mlp_binarized_mnist" in [p["name"] for p in vaezoo.list_presets()]
+        True
+    """
+    from vaezoo.presets import list_presets as rows
+
+    return rows()
 
 
 def load_model(path: str):
@@ -42,4 +71,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'vaezoo' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "create_model", "get_spec", "list_models", "load_model", "register"]
+__all__ = [
+    "__version__", "create_model", "from_preset", "get_spec", "list_models", "list_presets", "load_model", "register",
+]

@@ -59,6 +59,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_presets(args: argparse.Namespace) -> int:
+    from vaezoo.presets import list_presets
+
+    rows = list_presets()
+    print(f"{'preset':<28}  {'model':<10}  {'data':<16}  {'size':>8}  metric")
+    for r in rows:
+        size = f"{r['size_bytes'] / 2**20:.1f} MB" if r["size_bytes"] else "download"
+        print(f"{r['name']:<28}  {r['model']:<10}  {r['data']:<16}  {size:>8}  {r['metric']} = {r['value']:.2f}")
+    return 0
+
+
 def _train(args: argparse.Namespace, data) -> dict[str, Any]:
     from vaezoo import training
     from vaezoo._tf import keras
@@ -209,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list the registered models")
     p.set_defaults(func=cmd_list)
 
+    p = sub.add_parser("presets", help="list the pretrained presets (vaezoo.from_preset(name))")
+    p.set_defaults(func=cmd_presets)
+
     p = sub.add_parser("train", help="train a registered model on a data set and save it (.keras)")
     p.add_argument("--model", required=True, help="registry name (see `vaezoo list`)")
     p.add_argument("--data", help="data set (default: the model's own, see `vaezoo list`)")
@@ -282,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, OSError) as err:
         print(f"vaezoo {args.command}: error: {err}", file=sys.stderr)
         return 2
-    if args.command != "list":
+    if args.command not in ("list", "presets"):
         print(f"vaezoo {args.command}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return code
 

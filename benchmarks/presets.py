@@ -1,0 +1,67 @@
+"""Evaluate presets as a user gets them and print the numbers their model cards quote.
+
+    python benchmarks/presets.py                       # every preset, k=5000 on the full test split
+    python benchmarks/presets.py --names vae_mlp_binarized_mnist --k 1000 --limit 2000
+
+For each preset: the headline test NLL (importance-sampled, nats) and ELBO on the test
+split, and the quick check figure that tests/test_presets.py reproduces (k=100 on the
+first 500 test examples, seed 0). Prints JSON, then a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import vaezoo
+from vaezoo import datasets, presets, training
+
+CHECK = {"num_samples": 100, "examples": 500, "seed": 0}
+
+
+def evaluate_preset(name: str, k: int, limit: int | None) -> dict:
+    """Load preset ``name`` and measure its card numbers."""
+    entry = presets.PRESETS[name]
+    start = time.perf_counter()
+    model = vaezoo.from_preset(name)
+    load_seconds = time.perf_counter() - start
+    test = datasets.load(entry.data, download=False).test.x
+    check = training.evaluate(model, test[: CHECK["examples"]], CHECK["num_samples"], seed=CHECK["seed"])
+    headline = training.evaluate(model, test[:limit] if limit else test, k, seed=0)
+    return {
+        "name": name,
+        "model": entry.model,
+        "data": entry.data,
+        "load_seconds": round(load_seconds, 2),
+        "check_nll_k100_500": check["nll"],
+        "test_nll": headline["nll"],
+        "test_elbo": headline["elbo"],
+        "bits_per_dim": headline["bits_per_dim"],
+        "k": k,
+        "examples": headline["examples"],
+        "eval_seconds": round(headline["seconds"], 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--names", nargs="*", default=sorted(presets.PRESETS))
+    parser.add_argument("--k", type=int, default=5000)
+    parser.add_argument("--limit", type=int, help="evaluate on the first N test examples only")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    results = [evaluate_preset(name, args.k, args.limit) for name in args.names]
+    text = json.dumps(results, indent=1)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text + "\n")
+    print("\n| preset | data | test NLL (nats) | k | test ELBO | check NLL (k=100, 500 ex.) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        print(f"| {r['name']} | {r['data']} | {r['test_nll']:.2f} | {r['k']} | {r['test_elbo']:.2f} | {r['check_nll_k100_500']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

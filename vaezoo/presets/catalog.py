@@ -1,0 +1,67 @@
+"""The preset catalog: data about every pretrained preset (no code, no TensorFlow).
+
+Each entry's numbers come from ``benchmarks/presets.py``, which loads the preset and
+evaluates it; ``preset.json`` in the preset's folder holds the full model card.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A catalog entry.
+
+    Attributes:
+        name: the handle (``vaezoo.from_preset(name)``).
+        model: the registry name of the model.
+        description: one line.
+        data: the data set it was trained on.
+        metric: name of the headline metric, e.g. ``"test NLL (nats, k=5000)"``.
+        value: the headline metric's value, reproduced by ``benchmarks/presets.py``.
+        check: the quick check figure (test NLL with k=100 on the first 500 test
+            examples, seed 0) that ``tests/test_presets.py`` reproduces.
+        files: file name -> sha256 of every file of the preset.
+        url: base URL to download the files from, or None when only shipped.
+        license: licence of the weights.
+        origin: the command that trained it.
+    """
+
+    name: str
+    model: str
+    description: str
+    data: str
+    metric: str
+    value: float
+    check: float | None
+    files: Mapping[str, str]
+    url: str | None = None
+    license: str = "Apache-2.0"
+    origin: str = ""
+
+    def size_bytes(self, folder) -> int:
+        """Total size of the preset's files in ``folder`` (a ``pathlib.Path``)."""
+        return sum((folder / name).stat().st_size for name in self.files)
+
+
+PRESETS: dict[str, Preset] = {}
+
+
+def add(**fields: Any) -> Preset:
+    """Add a catalog entry; a duplicate name is an error.
+
+    Example:
+        >>> p = add(name="demo", model="vae", description="d", data="shapes", metric="m", value=1.0,
+        ...         check=None, files={"preset.json": "0" * 64})
+        >>> PRESETS.pop("demo").model
+        'vae'
+    """
+    preset = Preset(**{**fields, "files": MappingProxyType(dict(fields["files"]))})
+    if preset.name in PRESETS:
+        raise ValueError(f"preset {preset.name!r} is already in the catalog")
+    PRESETS[preset.name] = preset
+    return preset
