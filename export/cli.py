@@ -1,0 +1,110 @@
+"""The ``vaezoo export`` subcommand; ``vaezoo/cli.py`` registers it with :func:`add_parser`.
+
+Importing this module does not import TensorFlow; running the command does.
+
+Example:
+    $ vaezoo export vae.keras --out exports/vae --data binarized_mnist
+    $ vaezoo export vae.keras --out exports/vae-int8 --precision int8 --data binarized_mnist
+    $ vaezoo export --check exports/vae
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from vaezoo.export.manifest import FORMATS, PRECISIONS
+
+CHECK_EXAMPLES = 64
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``export`` to ``subparsers``; its ``func`` default is :func:`run`.
+
+    Example:
+        >>> import argparse
+        >>> sub = argparse.ArgumentParser().add_subparsers(dest="command")
+        >>> args = add_parser(sub).parse_args(["m.keras", "--out", "d", "--precision", "fp16"])
+        >>> args.precision, args.formats, args.func is run
+        ('fp16', ['onnx', 'tflite'], True)
+    """
+    parser = subparsers.add_parser(
+        "export",
+        help="export a model to ONNX/TFLite with a parity-checked manifest, or re-check an export",
+        description=(
+            "Export the encoder, decoder and sampler of a saved model to ONNX and TFLite, with "
+            "manifest.json, the Keras weights and parity figures against Keras; or, with --check, "
+            "re-measure the parity of an export directory."
+        ),
+    )
+    parser.add_argument("model", nargs="?", help="a .keras file saved from a vaezoo model")
+    parser.add_argument("--out", help="export directory")
+    parser.add_argument("--formats", nargs="+", choices=list(FORMATS), default=list(FORMATS))
+    parser.add_argument("--parts", nargs="+", default=None, help="parts to export (default: all of the model's)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    parser.add_argument(
+        "--data",
+        help="data set (vaezoo.datasets) whose train split calibrates int8 and whose test split "
+        "checks parity; without it parity is checked on examples drawn from the model",
+    )
+    parser.add_argument("--limit", type=int, default=1000, help="examples of --data to load per split")
+    parser.add_argument("--check", metavar="DIR", help="re-check the parity of an export directory and exit")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _data(name: str | None, limit: int) -> tuple[Any, Any]:
+    if name is None:
+        return None, None
+    from vaezoo import datasets
+
+    dataset = datasets.load(name, limit=limit)
+    return dataset.train.x, dataset.test.x[:CHECK_EXAMPLES]
+
+
+def _summary(figures: dict[str, Any]) -> str:
+    worst: dict[tuple[str, str], float] = {}
+    for r in figures["results"]:
+        key = (r["part"], r["format"])
+        worst[key] = max(worst.get(key, 0.0), r["max_abs_diff"] if r["finite"] else float("inf"))
+    lines = [f"parity ({figures['tolerance']['precision']}): max abs diff vs Keras"]
+    lines += [f"  {part:8s} {fmt:7s} {diff:.3g}" for (part, fmt), diff in worst.items()]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``vaezoo export`` for parsed ``args``; returns the exit code (1 on a parity failure)."""
+    if args.check and (args.model or args.out):
+        raise ValueError("--check DIR takes no MODEL and no --out")
+    if not args.check and not (args.model and args.out):
+        raise ValueError("give MODEL.keras and --out DIR (or --check DIR)")
+    from vaezoo.export.parity import ParityError, check
+
+    try:
+        if args.check:
+            figures = check(args.check, data=_data(args.data, args.limit)[1])
+            print(_summary(figures))
+            return 0
+        import vaezoo
+        from vaezoo.export.exporter import export
+
+        model = vaezoo.load_model(args.model)
+        calibration, check_x = _data(args.data, args.limit)
+        manifest = export(
+            model,
+            args.out,
+            formats=args.formats,
+            precision=args.precision,
+            calibration_data=calibration,
+            check_data=check_x,
+            **({"parts": args.parts} if args.parts else {}),
+        )
+    except ParityError as err:
+        print(f"vaezoo export: {err}", file=sys.stderr)
+        return 1
+    for part, entry in manifest.parts.items():
+        for fmt, info in entry["files"].items():
+            print(f"{args.out}/{info['file']}: {info['bytes']} bytes ({part}, {fmt}, {info['precision']})")
+    print(_summary(manifest.data["parity"]))
+    return 0

@@ -1,0 +1,416 @@
+"""Export of every registered model to ONNX and TFLite: parity with Keras, manifest,
+hashes, the runtime, precisions, and the errors of bad arguments and bad inputs.
+
+Each model is built small, trained for a few steps on the real data set it is
+registered for (binarized MNIST and Fashion-MNIST from ``$VAEZOO_DATA``, default
+``/work/shared/data``, where missing files fail the tests; procedural sets from
+``vaezoo.datasets``), and exported once per module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+
+import vaezoo
+from vaezoo.export import check, export, runtime
+from vaezoo.export.cli import add_parser
+from vaezoo.export.manifest import FORMATS, MANIFEST_NAME, TOLERANCES, WEIGHTS_NAME, Tolerance, sha256_file
+from vaezoo.export.parity import ParityError
+
+OVERRIDES = {"hidden_units": (32,), "latent_dim": 4, "conv_filters": (8, 16)}
+CHECK_BATCH = 64
+FP32_ATOL, FP32_RTOL = 1e-5, 5e-6  # the fp32 rule: max|got - ref| <= max(1e-5, 5e-6 * max|ref|)
+PARTS = ("encoder", "decoder", "sampler")
+
+
+def _data_file(*relative: str) -> str:
+    roots = os.environ.get("VAEZOO_DATA", "/work/shared/data").split(os.pathsep)
+    for root in roots:
+        path = os.path.join(root, *relative)
+        if os.path.isfile(path):
+            return path
+    pytest.fail(f"test data {os.path.join(*relative)} not found under VAEZOO_DATA={roots}")
+
+
+def binarized_mnist() -> np.ndarray:
+    """The binarized MNIST test split, float32 (10000, 28, 28, 1) of 0/1."""
+    with np.load(_data_file("binarized_mnist", "test.npz")) as data:
+        return data["x"][..., None].astype(np.float32)
+
+
+def fashion_mnist() -> np.ndarray:
+    """The Fashion-MNIST test images, float32 (10000, 28, 28, 1) in [0, 1]."""
+    with gzip.open(_data_file("fashion_mnist", "t10k-images-idx3-ubyte.gz")) as handle:
+        raw = handle.read()
+    return (np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
+
+
+def real_data(name: str) -> np.ndarray:
+    """Float32 images of the data set that model ``name`` is registered for: the two
+    file-backed sets straight from ``$VAEZOO_DATA``, procedural ones from vaezoo.datasets."""
+    data = vaezoo.get_spec(name).data
+    if data == "binarized_mnist":
+        return binarized_mnist()
+    if data == "fashion_mnist":
+        return fashion_mnist()
+    from vaezoo import datasets
+
+    dataset = datasets.load(data, limit=600, download=False)
+    return np.concatenate([dataset.train.x, dataset.test.x])
+
+
+def trained(name: str, steps: int = 8) -> tuple[object, np.ndarray]:
+    """A small model of registry ``name`` after ``steps`` Adam steps on real data; the
+    returned data's last :data:`CHECK_BATCH` rows were not trained on."""
+    model = vaezoo.create_model(name, **OVERRIDES)
+    x = real_data(name)
+    model.compile(optimizer="adam")
+    model.fit(x[: 64 * steps], epochs=1, batch_size=64, verbose=0)
+    return model, x
+
+
+@pytest.fixture(scope="module", params=vaezoo.list_models())
+def exported(request, tmp_path_factory):
+    model, x = trained(request.param)
+    path = str(tmp_path_factory.mktemp(f"export_{request.param}"))
+    check_x = x[-CHECK_BATCH:]
+    manifest = export(model, path, check_data=check_x)
+    return {"name": request.param, "model": model, "path": path, "manifest": manifest, "x": check_x}
+
+
+@pytest.fixture(scope="module")
+def vae():
+    return trained("vae")
+
+
+@pytest.fixture(scope="module")
+def vae_export(vae, tmp_path_factory):
+    model, x = vae
+    path = str(tmp_path_factory.mktemp("export_vae"))
+    export(model, path, check_data=x[-CHECK_BATCH:])
+    return path, model, x[-CHECK_BATCH:]
+
+
+def _keras(model, part: str, feed: np.ndarray) -> dict[str, np.ndarray]:
+    """Outputs computed through the model's own Keras API, independently of the exporter."""
+    if part == "encoder":
+        return {k: np.asarray(v) for k, v in model.posterior.params(model.encoder(feed)).items()}
+    z = model.prior.from_noise(feed) if part == "sampler" else feed
+    params = model.decoder_params(z)
+    out = {k: np.asarray(v) for k, v in params.items()}
+    out["mean"] = np.asarray(model.likelihood.mean(params))
+    if part == "sampler":
+        out["z"] = np.asarray(z)
+    return out
+
+
+def _feed(model, part: str, x: np.ndarray) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    if part == "encoder":
+        return x
+    return rng.standard_normal((len(x),) + tuple(model.prior.noise_shape if part == "sampler" else (model.latent_dim,))).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- every model
+
+
+@pytest.mark.parametrize("backend", list(FORMATS))
+@pytest.mark.parametrize("part", PARTS)
+def test_fp32_parity_with_keras(exported, part, backend):
+    model = exported["model"]
+    edge = runtime.load(exported["path"], backend=backend)
+    name = {"encoder": "x", "decoder": "z", "sampler": "eps"}[part]
+    for batch in (1, CHECK_BATCH):
+        feed = _feed(model, part, exported["x"])[:batch]
+        got = edge.run(part, **{name: feed})
+        ref = _keras(model, part, feed)
+        assert set(got) == set(ref)
+        for key, value in ref.items():
+            assert got[key].shape == value.shape
+            assert np.isfinite(got[key]).all(), f"{part}/{backend} {key} has NaN/Inf (XNNPACK variable trap?)"
+            diff = float(np.abs(got[key] - value).max())
+            allowed = max(FP32_ATOL, FP32_RTOL * float(np.abs(value).max()))
+            assert diff <= allowed, f"{exported['name']} {part}/{backend} batch {batch} {key}: {diff} > {allowed}"
+
+
+def test_manifest_describes_files_and_parity(exported):
+    manifest, path, model = exported["manifest"], exported["path"], exported["model"]
+    data = json.loads(open(os.path.join(path, MANIFEST_NAME)).read())
+    assert data == manifest.data
+    assert data["vaezoo_version"] == vaezoo.__version__
+    assert data["model"]["name"] == exported["name"]
+    assert data["model"]["config"] == json.loads(json.dumps(model.get_config()))
+    assert data["precision"] == "fp32"
+    assert data["preprocessing"]["shape"] == list(model.data_shape)
+    assert data["preprocessing"]["range"] == [0.0, 1.0]
+    assert data["postprocessing"]["likelihood"] == type(model.likelihood).__name__
+    assert data["postprocessing"]["params"] == list(model.likelihood.param_names)
+    assert list(data["parts"]) == list(PARTS)
+    for part, entry in data["parts"].items():
+        for tensor in entry["inputs"] + entry["outputs"]:
+            assert tensor["shape"][0] is None and tensor["dtype"] == "float32"
+        outputs = {t["name"] for t in entry["outputs"]}
+        assert {"mean", *model.likelihood.param_names} <= outputs or part == "encoder"
+        assert set(entry["files"]) == set(FORMATS)
+        for fmt, info in entry["files"].items():
+            file = os.path.join(path, info["file"])
+            assert info["file"] == f"{part}.fp32{FORMATS[fmt]}"
+            assert info["sha256"] == sha256_file(file)
+            assert info["bytes"] == os.path.getsize(file) > 0
+    assert set(t["name"] for t in data["parts"]["encoder"]["outputs"]) == set(model.posterior.param_names)
+    parity = data["parity"]
+    assert parity["ok"] and parity["batch_sizes"] == [1, CHECK_BATCH]
+    assert (parity["tolerance"]["atol"], parity["tolerance"]["rtol"]) == (FP32_ATOL, FP32_RTOL)
+    covered = {(r["part"], r["format"], r["batch"]) for r in parity["results"]}
+    assert covered == {(p, f, b) for p in PARTS for f in FORMATS for b in (1, CHECK_BATCH)}
+    assert all(r["finite"] and r["max_abs_diff"] <= r["allowed"] for r in parity["results"])
+
+
+def test_onnx_files_pass_the_checker(exported):
+    for part, entry in exported["manifest"].parts.items():
+        proto = onnx.load(os.path.join(exported["path"], entry["files"]["onnx"]["file"]))
+        onnx.checker.check_model(proto, full_check=True)
+        assert {o.domain for o in proto.opset_import} <= {"", "ai.onnx", "ai.onnx.ml"}
+        assert {n.domain for n in proto.graph.node} <= {"", "ai.onnx"}  # no com.microsoft ops
+        assert [i.name for i in proto.graph.input] == [t["name"] for t in entry["inputs"]]
+        assert [o.name for o in proto.graph.output] == [t["name"] for t in entry["outputs"]]
+        batch = proto.graph.input[0].type.tensor_type.shape.dim[0]
+        assert batch.dim_value == 0 and batch.dim_param  # dynamic batch
+
+
+def test_tflite_dynamic_batch_is_finite(exported):
+    from ai_edge_litert.interpreter import Interpreter
+
+    for part, entry in exported["manifest"].parts.items():
+        interpreter = Interpreter(model_path=os.path.join(exported["path"], entry["files"]["tflite"]["file"]))
+        (inp,) = interpreter.get_input_details()
+        assert inp["shape_signature"][0] == -1
+        feed = _feed(exported["model"], part, exported["x"])
+        results = {}
+        for batch in (1, CHECK_BATCH, 1):
+            interpreter.resize_tensor_input(inp["index"], (batch,) + tuple(feed.shape[1:]), strict=True)
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(inp["index"], feed[:batch])
+            interpreter.invoke()
+            outs = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+            assert all(o.shape[0] == batch and np.isfinite(o).all() for o in outs)
+            results.setdefault(batch, outs)
+        np.testing.assert_allclose(results[1][0], results[CHECK_BATCH][0][:1], atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", list(FORMATS))
+def test_runtime_round_trip(exported, backend):
+    model, x = exported["model"], exported["x"]
+    edge = runtime.load(exported["path"], backend=backend)
+    assert edge.backend == backend and edge.parts == list(PARTS)
+    recon = edge.reconstruct(x)
+    np.testing.assert_allclose(recon, np.asarray(model(x)), atol=FP32_ATOL)
+    loc = edge.encode(x)["loc"]
+    np.testing.assert_allclose(loc, np.asarray(model.encode(x).mean()), atol=FP32_ATOL)
+    np.testing.assert_allclose(edge.decode(loc)["mean"], recon, atol=FP32_ATOL)
+    eps = np.random.default_rng(0).standard_normal((3,) + model.prior.noise_shape)  # float64: cast
+    sample = edge.sample(eps)
+    z = model.prior.from_noise(eps.astype(np.float32))
+    np.testing.assert_allclose(sample["mean"], model.likelihood.mean(model.decoder_params(z)), atol=FP32_ATOL)
+    assert sample["mean"].shape == (3,) + model.data_shape
+
+
+def test_check_rebuilds_the_model_from_weights(exported):
+    figures = check(exported["path"])
+    assert figures["ok"] and figures["tolerance"]["precision"] == "fp32"
+    assert check(exported["path"], model=exported["model"], data=exported["x"][:8])["batch_sizes"] == [1, 8]
+
+
+# --------------------------------------------------------------------------- one model
+
+
+def test_precisions_fp16_and_int8(vae, tmp_path):
+    model, x = vae
+    sizes, worst = {}, {}
+    for precision in ("fp32", "fp16", "int8"):
+        path = tmp_path / precision
+        manifest = export(model, path, precision=precision, calibration_data=x[:1000], check_data=x[1000:1064])
+        tolerance = TOLERANCES[precision]
+        for r in manifest.data["parity"]["results"]:
+            assert r["finite"] and r["max_abs_diff"] <= tolerance.allowed(r["max_abs_ref"]), r
+            worst[precision] = max(worst.get(precision, 0.0), r["max_abs_diff"])
+        sizes[precision] = {(p, f): e["bytes"] for p, entry in manifest.parts.items() for f, e in entry["files"].items()}
+        assert check(path, data=x[1000:1064])["ok"]
+    assert TOLERANCES["fp16"] == Tolerance(atol=1e-2, rtol=1e-2)
+    assert TOLERANCES["int8"] == Tolerance(atol=0.1, rtol=0.1)
+    assert worst["fp32"] <= FP32_ATOL and worst["fp16"] <= worst["int8"]
+    for key, fp32 in sizes["fp32"].items():
+        assert sizes["fp16"][key] < 0.7 * fp32, key
+        assert sizes["int8"][key] < 0.7 * fp32, key
+
+
+def test_tampered_or_missing_files_are_refused(exported, tmp_path):
+    path = tmp_path / "copy"
+    shutil.copytree(exported["path"], path)
+    target = path / "decoder.fp32.tflite"
+    expected = exported["manifest"].parts["decoder"]["files"]["tflite"]["sha256"]
+    blob = bytearray(target.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    target.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="decoder.fp32.tflite") as err:
+        runtime.load(path, backend="onnx")
+    assert expected in str(err.value) and sha256_file(target) in str(err.value)
+    target.unlink()
+    with pytest.raises(FileNotFoundError, match="decoder.fp32.tflite"):
+        runtime.load(path)
+    (path / MANIFEST_NAME).unlink()
+    with pytest.raises(FileNotFoundError, match="manifest.json"):
+        runtime.load(path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        runtime.load(tmp_path / "nowhere")
+
+
+def test_weights_are_optional_for_the_runtime_but_not_for_check(exported, tmp_path):
+    path = tmp_path / "deploy"
+    shutil.copytree(exported["path"], path)
+    (path / WEIGHTS_NAME).unlink()
+    assert runtime.load(path).encode(exported["x"][:2])["loc"].shape == (2, 4)
+    with pytest.raises(FileNotFoundError, match=WEIGHTS_NAME):
+        check(path)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda x: x[0], r"shape \(28, 28, 1\); expected \(batch, 28, 28, 1\)"),
+        (lambda x: x[:, :27], "shape"),
+        (lambda x: x[:0], "empty batch"),
+        (lambda x: (x * 255).astype(np.uint8), "dtype uint8.*divide uint8 pixels by 255"),
+        (lambda x: x.astype(str), "dtype <U"),
+        (lambda x: x.astype(object), "dtype object"),
+        (lambda x: np.where(np.arange(x.size).reshape(x.shape) == 5, np.nan, x), "1 NaN or Inf.*index \\(0, 0, 5, 0\\)"),
+        (lambda x: np.full(x.shape, np.inf, np.float32), "NaN or Inf"),
+        (lambda x: np.full(x.shape, 1e300), r"NaN or Inf value\(s\) \(after casting to float32\)"),
+        (lambda x: x * 255.0, r"outside \[0.0, 1.0\]"),
+    ],
+)
+@pytest.mark.parametrize("backend", list(FORMATS))
+def test_runtime_rejects_bad_inputs(vae_export, bad, message, backend):
+    path, _, x = vae_export
+    edge = runtime.load(path, backend=backend)
+    with pytest.raises(ValueError, match=message):
+        edge.encode(bad(x[:2]))
+
+
+def test_runtime_rejects_bad_calls(vae_export, tmp_path):
+    path, model, x = vae_export
+    edge = runtime.load(path, backend="onnx")
+    x = x[:2]
+    np.testing.assert_allclose(edge.encode(x.astype(np.float64))["loc"], edge.encode(x)["loc"])
+    with pytest.raises(ValueError, match=r"missing \['x'\], unknown \['y'\]"):
+        edge.run("encoder", y=x)
+    with pytest.raises(ValueError, match="part 'nope' is not in this export"):
+        edge.run("nope", x=x)
+    with pytest.raises(ValueError, match="unknown backend"):
+        runtime.load(path, backend="tensorrt")
+    partial = tmp_path / "decoder_only"
+    export(model, partial, formats="onnx", parts="decoder", check_data=x)
+    only = runtime.load(partial)
+    assert only.backend == "onnx" and only.parts == ["decoder"]
+    with pytest.raises(ValueError, match="part 'encoder' is not in this export"):
+        only.encode(x)
+    with pytest.raises(ValueError, match="reconstruct needs the encoder and decoder"):
+        only.reconstruct(x)
+    with pytest.raises(ValueError, match="no 'tflite' files"):
+        runtime.load(partial, backend="tflite")
+
+
+def test_export_rejects_bad_arguments(vae, tmp_path):
+    model, x = vae
+    with pytest.raises(ValueError, match=r"unknown part\(s\) \['decoderr'\]"):
+        export(model, tmp_path, parts=("decoderr",))
+    with pytest.raises(ValueError, match=r"unknown format\(s\) \['coreml'\]"):
+        export(model, tmp_path, formats=("onnx", "coreml"))
+    with pytest.raises(ValueError, match="unknown precision 'int4'"):
+        export(model, tmp_path, precision="int4")
+    with pytest.raises(ValueError, match="needs calibration_data"):
+        export(model, tmp_path, precision="int8")
+    with pytest.raises(ValueError, match="calibration_data has shape"):
+        export(model, tmp_path, precision="int8", calibration_data=x[:, :14])
+    with pytest.raises(ValueError, match="check_data has 1 non-finite"):
+        export(model, tmp_path, check_data=np.where(np.arange(x[:4].size).reshape(x[:4].shape) == 0, np.nan, x[:4]))
+    with pytest.raises(TypeError, match="needs a vaezoo model"):
+        export(model.encoder, tmp_path)
+    model.built = False
+    try:
+        with pytest.raises(ValueError, match="not built"):
+            export(model, tmp_path)
+    finally:
+        model.built = True
+    assert not os.listdir(tmp_path)
+
+
+def test_failed_parity_raises_and_the_export_is_refused(vae, tmp_path, monkeypatch):
+    model, x = vae
+    monkeypatch.setitem(TOLERANCES, "fp32", Tolerance(atol=0.0, rtol=0.0))
+    with pytest.raises(ParityError, match="fails parity with Keras"):
+        export(model, tmp_path, formats="tflite", parts="encoder", check_data=x[:8])
+    assert json.loads((tmp_path / MANIFEST_NAME).read_text())["parity"]["ok"] is False
+    with pytest.raises(ValueError, match="failed its parity check"):
+        runtime.load(tmp_path)
+
+
+def test_exported_math_is_exact_where_tf_where_hides_nan_and_inf(tmp_path):
+    """tf.where branches that are NaN/Inf but not taken, softplus beyond 88 and
+    log1p/expm1 near 0: each lowering agrees with TensorFlow on both formats."""
+    from vaezoo._tf import tf, tfb, tfd
+    from vaezoo.export.converters import to_onnx, to_tflite
+    from vaezoo.export.lowering import freeze
+    from vaezoo.export.manifest import TensorInfo
+    from vaezoo.export.parts import ExportPart
+
+    def fn(v):
+        return {
+            "softplus": tfb.Softplus().forward(v),
+            "nn_softplus": tf.nn.softplus(v),
+            "log1p": tf.math.log1p(tf.abs(v)),
+            "expm1": tf.math.expm1(tf.minimum(v, 80.0)),
+            "cb_mean": tfd.ContinuousBernoulli(logits=v).mean(),
+        }
+
+    v = np.array([-200, -100, -30, -9.5, -1, -0.4, -1e-3, -1e-6, 0, 1e-6, 1e-3, 0.3, 0.5, 10, 80, 89, 100, 1e3], np.float32)
+    graph = freeze(ExportPart("math", (TensorInfo("v", (None,), "float32"),), fn, lambda x: {}))
+    (tmp_path / "m.onnx").write_bytes(to_onnx(graph, "fp32"))
+    (tmp_path / "m.tflite").write_bytes(to_tflite(graph, "fp32"))
+    infos = [TensorInfo("v", (None,), "float32")]
+    outputs = [TensorInfo(k, (None,), "float32") for k in graph.output_keys]
+    ref = {k: np.asarray(t) for k, t in fn(tf.constant(v)).items()}
+    for session in (runtime.OnnxSession(str(tmp_path / "m.onnx"), infos, outputs),
+                    runtime.TFLiteSession(str(tmp_path / "m.tflite"), infos, outputs)):
+        got = session.run({"v": v})
+        for key, value in ref.items():
+            assert np.isfinite(got[key]).all(), (type(session).__name__, key, got[key])
+            np.testing.assert_allclose(got[key], value, rtol=2e-6, atol=2e-7, err_msg=f"{type(session).__name__} {key}")
+
+
+def test_cli_export_and_check(vae, tmp_path, capsys, monkeypatch):
+    model, _ = vae
+    monkeypatch.setenv("VAEZOO_DATA", os.path.dirname(os.path.dirname(_data_file("binarized_mnist", "test.npz"))))
+    model.save(tmp_path / "vae.keras")
+    parser = argparse.ArgumentParser(prog="vaezoo")
+    add_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "out"
+    args = parser.parse_args(["export", str(tmp_path / "vae.keras"), "--out", str(out), "--formats", "tflite",
+                              "--parts", "decoder", "sampler", "--data", "binarized_mnist", "--limit", "200"])
+    assert args.func(args) == 0
+    assert "decoder.fp32.tflite" in capsys.readouterr().out
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert list(manifest["parts"]) == ["decoder", "sampler"] and manifest["parity"]["batch_sizes"] == [1, 64]
+    args = parser.parse_args(["export", "--check", str(out)])
+    assert args.func(args) == 0
+    assert "parity (fp32)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="give MODEL.keras and --out"):
+        args.func(parser.parse_args(["export", str(tmp_path / "vae.keras")]))
