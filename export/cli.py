@@ -63,7 +63,8 @@ def _data(name: str | None, limit: int) -> tuple[Any, Any]:
     return dataset.train.x, dataset.test.x[:CHECK_EXAMPLES]
 
 
-def _summary(figures: dict[str, Any]) -> str:
+def parity_summary(figures: dict[str, Any]) -> str:
+    """Worst max abs difference vs Keras per part and format, one line each."""
     worst: dict[tuple[str, str], float] = {}
     for r in figures["results"]:
         key = (r["part"], r["format"])
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.check:
             figures = check(args.check, data=_data(args.data, args.limit)[1])
-            print(_summary(figures))
+            print(parity_summary(figures))
             return 0
         import vaezoo
         from vaezoo.export.exporter import export
@@ -106,5 +107,5 @@ def run(args: argparse.Namespace) -> int:
     for part, entry in manifest.parts.items():
         for fmt, info in entry["files"].items():
             print(f"{args.out}/{info['file']}: {info['bytes']} bytes ({part}, {fmt}, {info['precision']})")
-    print(_summary(manifest.data["parity"]))
+    print(parity_summary(manifest.data["parity"]))
     return 0

@@ -99,5 +99,8 @@ def test_quickstart_falls_back_to_shapes_offline(tmp_path):
     assert "using the procedural 'shapes' data set" in result.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["data"] == "shapes" and np.isfinite(summary["test"]["nll"])
+    assert summary["export_parity_ok"] is True and "parity (fp32)" in result.stdout
+    manifest = json.loads((out / "export" / "manifest.json").read_text())
+    assert {"encoder", "decoder", "sampler"} <= set(manifest["parts"])
     for name in ("model.keras", "samples.png", "reconstructions.png", "training_log.csv"):
         assert (out / name).stat().st_size > 0, name

@@ -18,6 +18,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from vaezoo.export.cli import add_parser as add_export_parser
+from vaezoo.export.cli import parity_summary
+
 
 def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """``["latent_dim=8", "hidden_units=[64,32]"]`` -> dict; values are JSON, else strings."""
@@ -71,33 +74,52 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, data) -> dict[str, Any]:
-    from vaezoo import training
+    from vaezoo import distribute, training
     from vaezoo._tf import keras
+    from vaezoo.models.base import NonFiniteError
 
+    strategy = distribute.make_strategy(getattr(args, "strategy", "none"))
     overrides = _parse_overrides(args.config)
-    model = training.build_for_data(args.model, data.train.x.shape[1:], seed=args.seed, **overrides)
-    training.compile_model(model, args.lr, jit_compile=args.jit, steps_per_execution=args.steps_per_execution)
+    with distribute.strategy_scope(strategy):
+        model = training.build_for_data(args.model, data.train.x.shape[1:], seed=args.seed, **overrides)
+        training.compile_model(
+            model,
+            args.lr,
+            jit_compile=args.jit,
+            steps_per_execution=args.steps_per_execution,
+            on_nan=getattr(args, "on_nan", "stop"),
+        )
+    chief = distribute.is_chief()
+    backup_dir = args.backup_dir
+    if backup_dir and distribute.is_multi_worker(strategy):
+        backup_dir = os.path.join(backup_dir, "{}-{}".format(*distribute.task()))  # one folder per worker
     callbacks = []
-    if args.backup_dir:
-        callbacks.append(keras.callbacks.BackupAndRestore(args.backup_dir))
-    if args.csv_log:
-        callbacks.append(keras.callbacks.CSVLogger(args.csv_log, append=bool(args.backup_dir)))
+    if args.csv_log and chief:
+        callbacks.append(keras.callbacks.CSVLogger(args.csv_log, append=bool(backup_dir)))
     if args.early_stopping:
         callbacks.append(
             keras.callbacks.EarlyStopping(patience=args.early_stopping, restore_best_weights=True)
         )
-    result = training.train(
-        model, data.train.x, data.valid.x, args.epochs, args.batch_size, callbacks, args.verbose, args.seed
-    )
-    training.save_model(model, args.out)
+    try:
+        result = training.train(
+            model, data.train.x, data.valid.x, args.epochs, args.batch_size, callbacks, args.verbose, args.seed,
+            backup_dir=backup_dir, backup_every=getattr(args, "backup_every", None),
+        )
+    except NonFiniteError as err:
+        raise SystemExit(f"vaezoo {getattr(args, 'command', 'train')}: error: {err}") from None
+    if chief:
+        training.save_model(model, args.out)
     return {
         "model": args.model,
         "data": data.name,
-        "out": args.out,
+        "out": args.out if chief else None,
+        "strategy": getattr(args, "strategy", "none"),
+        "replicas": model.distribute_strategy.num_replicas_in_sync,
         "epochs": len(result.history["loss"]),
         "train_seconds": round(result.seconds, 2),
-        "first_epoch_seconds": round(result.epoch_seconds[0], 2),
+        "first_epoch_seconds": round(result.epoch_seconds[0], 2) if result.epoch_seconds else None,
         "train_samples_per_second": round(result.samples_per_second, 1),
+        "nonfinite_steps": model.nonfinite_steps,
         "final": {k: v[-1] for k, v in result.history.items()},
     }
 
@@ -190,6 +212,12 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         os.path.join(args.out, "reconstructions.png"),
         ncols=16,
     )
+    if not args.no_export:
+        from vaezoo.export import export
+
+        manifest = export(model, os.path.join(args.out, "export"), check_data=test[:64])
+        summary["export_parity_ok"] = manifest.data["parity"]["ok"]
+        print(parity_summary(manifest.data["parity"]))
     summary["files"] = sorted(os.listdir(args.out))
     _print_json(summary, os.path.join(args.out, "summary.json"))
     return 0
@@ -232,7 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(p)
     p.add_argument("--no-jit", dest="jit", action="store_false", help="train without XLA")
     p.add_argument("--steps-per-execution", type=int, default=8)
-    p.add_argument("--backup-dir", help="BackupAndRestore folder: rerun the same command to resume")
+    p.add_argument("--backup-dir", help="checkpoint folder: rerun the same command to resume where it stopped")
+    p.add_argument("--backup-every", type=int, metavar="STEPS", help="also checkpoint every STEPS steps")
+    p.add_argument(
+        "--strategy", default="none", choices=("none", "mirrored", "multiworker"),
+        help="tf.distribute strategy: mirrored (this machine's GPUs), multiworker (the TF_CONFIG cluster)",
+    )
+    p.add_argument(
+        "--on-nan", default="stop", choices=("stop", "skip"),
+        help="on a NaN/Inf loss term or gradient: stop with a report (default) or skip that step",
+    )
     p.add_argument("--csv-log", help="write per-epoch metrics to this CSV file")
     p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE", help="stop on val_loss")
     p.add_argument("--json", help="also write the summary to this JSON file")
@@ -259,7 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser(
-        "quickstart", help="train, evaluate and save a small VAE on the best local data set, write pictures"
+        "quickstart",
+        help="train, evaluate and save a small VAE on the best local data set, write pictures, "
+        "export it to ONNX and TFLite and check parity",
     )
     p.add_argument("--out", default="vaezoo-quickstart", help="output folder")
     p.add_argument("--model", default="vae")
@@ -268,16 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20000, help="examples per split (default 20000)")
     p.add_argument("--k", type=int, default=100, help="importance samples for the NLL estimate")
     p.add_argument("--eval-examples", type=int, default=1000)
+    p.add_argument("--no-export", action="store_true", help="skip the ONNX/TFLite export and parity check")
     p.add_argument("--config", nargs="*", default=["hidden_units=[256]", "latent_dim=16"], metavar="KEY=VALUE")
     _add_common(p)
     p.set_defaults(func=cmd_quickstart)
 
-    try:
-        from vaezoo.export.cli import add_parser as add_export_parser
-    except ImportError:
-        add_export_parser = None
-    if add_export_parser is not None:
-        add_export_parser(sub)
+    add_export_parser(sub)
     return parser
 
 
