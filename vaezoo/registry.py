@@ -141,3 +141,74 @@ register(
     likelihood="gaussian",
     likelihood_options={"sigma": "per_output", "sigma_init": 0.2},
 )
+
+# Disentangling VAEs, configured for the dSprites-like ``shapes`` set (64x64x1, binary).
+_SHAPES_CONV = {
+    "data_shape": (64, 64, 1),
+    "network": "conv",
+    "conv_filters": (32, 32, 64, 64),
+    "hidden_units": (256,),
+    "latent_dim": 10,
+    "likelihood": "bernoulli",
+}
+register(
+    "beta_vae",
+    "vaezoo.models.beta_vae:BetaVAE",
+    data="shapes",
+    summary="beta-VAE: reconstruction + beta * KL, beta = 4; conv net for 64x64 shapes",
+    paper="Higgins et al. 2017, beta-VAE: Learning Basic Visual Concepts with a Constrained Variational Framework",
+    beta=4.0,
+    **_SHAPES_CONV,
+)
+register(
+    "beta_vae_capacity",
+    "vaezoo.models.beta_vae:BetaVAECapacity",
+    data="shapes",
+    summary="beta-VAE with capacity annealing: reconstruction + gamma * |KL - C(t)|, C: 0 -> 25 nats",
+    paper="Burgess et al. 2018, Understanding disentangling in beta-VAE",
+    gamma=1000.0,
+    c_max=25.0,
+    capacity_steps=100_000,
+    **_SHAPES_CONV,
+)
+register(
+    "beta_tcvae",
+    "vaezoo.models.tcvae:BetaTCVAE",
+    data="shapes",
+    summary="beta-TCVAE: KL split into MI + TC + dimension-wise KL (stratified sampling), TC weight 6",
+    paper="Chen et al. 2018, Isolating Sources of Disentanglement in Variational Autoencoders",
+    alpha=1.0,
+    beta=6.0,
+    gamma=1.0,
+    dataset_size=20_000,
+    **_SHAPES_CONV,
+)
+register(
+    "factor_vae",
+    "vaezoo.models.factor_vae:FactorVAE",
+    data="shapes",
+    summary="FactorVAE: ELBO + gamma * TC from a 6x1000 MLP discriminator on permuted codes, gamma = 10",
+    paper="Kim & Mnih 2018, Disentangling by Factorising",
+    gamma=10.0,
+    **_SHAPES_CONV,
+)
+register(
+    "dip_vae_i",
+    "vaezoo.models.dip_vae:DIPVAEI",
+    data="shapes",
+    summary="DIP-VAE-I: ELBO + penalty pulling Cov[mu(x)] to I (lambda_od 10, lambda_d 100)",
+    paper="Kumar et al. 2018, Variational Inference of Disentangled Latent Concepts from Unlabeled Observations",
+    lambda_od=10.0,
+    lambda_d=100.0,
+    **_SHAPES_CONV,
+)
+register(
+    "dip_vae_ii",
+    "vaezoo.models.dip_vae:DIPVAEII",
+    data="shapes",
+    summary="DIP-VAE-II: ELBO + penalty pulling Cov_q(z) = E[Sigma] + Cov[mu] to I (lambdas 10)",
+    paper="Kumar et al. 2018, Variational Inference of Disentangled Latent Concepts from Unlabeled Observations",
+    lambda_od=10.0,
+    lambda_d=10.0,
+    **_SHAPES_CONV,
+)

@@ -8,6 +8,10 @@ Example:
 """
 
 from vaezoo.models.base import BaseVAE
+from vaezoo.models.beta_vae import BetaVAE, BetaVAECapacity
+from vaezoo.models.dip_vae import DIPVAE, DIPVAEI, DIPVAEII
+from vaezoo.models.factor_vae import FactorVAE
+from vaezoo.models.tcvae import BetaTCVAE
 from vaezoo.models.vae import VAE
 
-__all__ = ["BaseVAE", "VAE"]
+__all__ = ["BaseVAE", "BetaTCVAE", "BetaVAE", "BetaVAECapacity", "DIPVAE", "DIPVAEI", "DIPVAEII", "FactorVAE", "VAE"]

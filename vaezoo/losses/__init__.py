@@ -1,0 +1,34 @@
+"""Pieces of objectives that several model families share: the total-correlation
+estimators of beta-TCVAE and FactorVAE, the covariance penalties of DIP-VAE and the
+checks of objective weights.
+
+Example:
+    >>> import numpy as np
+    >>> from vaezoo.losses import dip_penalties
+    >>> [float(t) for t in dip_penalties(np.eye(3, dtype="float32"))]
+    [0.0, 0.0]
+"""
+
+from vaezoo.losses.covariance import batch_covariance, dip_penalties
+from vaezoo.losses.total_correlation import (
+    ESTIMATORS,
+    density_ratio_total_correlation,
+    kl_decomposition,
+    log_importance_weights,
+    pairwise_gaussian_log_density,
+    permute_dims,
+)
+from vaezoo.losses.weights import non_negative, positive_int
+
+__all__ = [
+    "ESTIMATORS",
+    "batch_covariance",
+    "density_ratio_total_correlation",
+    "dip_penalties",
+    "kl_decomposition",
+    "log_importance_weights",
+    "non_negative",
+    "pairwise_gaussian_log_density",
+    "permute_dims",
+    "positive_int",
+]
