@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-COMMANDS = ["list", "presets", "train", "evaluate", "sample", "quickstart", "export"]
+COMMANDS = ["list", "presets", "train", "evaluate", "sample", "plot", "quickstart", "export"]
 
 
 def vaezoo(*args: str, env: dict | None = None, check: bool = True, timeout: int = 600):
@@ -102,5 +102,5 @@ def test_quickstart_falls_back_to_shapes_offline(tmp_path):
     assert summary["export_parity_ok"] is True and "parity (fp32)" in result.stdout
     manifest = json.loads((out / "export" / "manifest.json").read_text())
     assert {"encoder", "decoder", "sampler"} <= set(manifest["parts"])
-    for name in ("model.keras", "samples.png", "reconstructions.png", "training_log.csv"):
+    for name in ("model.keras", "samples.png", "reconstructions.png", "traversals.png", "training_log.csv"):
         assert (out / name).stat().st_size > 0, name

@@ -18,8 +18,8 @@ from vaezoo._version import __version__
 from vaezoo.registry import create_model, get_spec, list_models, register
 
 _SUBMODULES = {
-    "cli", "datasets", "distributions", "downloads", "export", "models", "nets", "plots", "presets", "registry",
-    "training", "validation",
+    "callbacks", "cli", "datasets", "distribute", "distributions", "downloads", "export", "losses", "metrics",
+    "models", "nets", "plots", "presets", "registry", "training", "validation",
 }
 
 

@@ -1,4 +1,4 @@
-"""The ``vaezoo`` command line: list, train, evaluate, sample, quickstart, export.
+"""The ``vaezoo`` command line: list, presets, train, evaluate, sample, plot, quickstart, export.
 
 Example:
     $ vaezoo list
@@ -20,6 +20,8 @@ from typing import Any
 
 from vaezoo.export.cli import add_parser as add_export_parser
 from vaezoo.export.cli import parity_summary
+from vaezoo.plot_cli import add_evaluate_options, evaluate_extra
+from vaezoo.plot_cli import add_parser as add_plot_parser
 
 
 def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -78,8 +80,11 @@ def _train(args: argparse.Namespace, data) -> dict[str, Any]:
     from vaezoo._tf import keras
     from vaezoo.models.base import NonFiniteError
 
+    if getattr(args, "backup_every", None) and not args.backup_dir:
+        raise ValueError("--backup-every needs --backup-dir")
     strategy = distribute.make_strategy(getattr(args, "strategy", "none"))
     overrides = _parse_overrides(args.config)
+    keras.utils.set_random_seed(args.seed)  # the initial weights too depend on --seed only
     with distribute.strategy_scope(strategy):
         model = training.build_for_data(args.model, data.train.x.shape[1:], seed=args.seed, **overrides)
         training.compile_model(
@@ -148,7 +153,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = _load_data(args.data or get_spec(model.name).data, args.limit, args.binarize)
     split = getattr(data, args.split)
     result = training.evaluate(model, split.x, args.k, args.batch_size, args.seed, verbose=args.verbose)
-    _print_json({"model_file": args.model_file, "data": data.name, "split": args.split, **result}, args.json)
+    extra = evaluate_extra(args, model, data)
+    _print_json({"model_file": args.model_file, "data": data.name, "split": args.split, **result, **extra}, args.json)
     return 0
 
 
@@ -181,7 +187,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     import numpy as np
 
     from vaezoo import training
-    from vaezoo.plots import save_grid
+    from vaezoo.plots import save_grid, save_traversals
 
     os.makedirs(args.out, exist_ok=True)
     data = _quickstart_data(args)
@@ -203,15 +209,18 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     )
     summary = _train(train_args, data)
     model = _load(train_args.out)
-    test = data.test.x[: args.eval_examples]
+    # Spread over the split: some test splits are ordered by class.
+    picks = np.linspace(0, len(data.test.x) - 1, min(args.eval_examples, len(data.test.x))).astype(int)
+    test = data.test.x[picks]
     summary["test"] = training.evaluate(model, test, args.k, verbose=args.verbose)
     save_grid(model.sample(64, seed=args.seed), os.path.join(args.out, "samples.png"))
-    pairs = test[:16]
+    pairs = test[np.linspace(0, len(test) - 1, 16).astype(int)]
     save_grid(
         np.concatenate([pairs, model.reconstruct(pairs)]),
         os.path.join(args.out, "reconstructions.png"),
         ncols=16,
     )
+    save_traversals(model, test, os.path.join(args.out, "traversals.png"))
     if not args.no_export:
         from vaezoo.export import export
 
@@ -285,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use at most this many examples")
     p.add_argument("--binarize", action="store_true", help="threshold Fashion-MNIST pixels at 0.5")
     p.add_argument("--json", help="also write the result to this JSON file")
+    add_evaluate_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -313,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_quickstart)
 
     add_export_parser(sub)
+    add_plot_parser(sub)
     return parser
 
 
