@@ -38,7 +38,7 @@ class BetaVAE(VAE):
         ['kl', 'loss', 'reconstruction']
     """
 
-    metric_names = ("loss", "reconstruction", "kl")
+    metric_names = VAE.metric_names
 
     def __init__(self, beta: float = 4.0, **kwargs: Any) -> None:
         beta = non_negative("beta", beta)
@@ -49,10 +49,8 @@ class BetaVAE(VAE):
         return {**super().get_config(), "beta": self.beta}
 
     def objective(self, x, training=False):
-        terms = self.elbo_terms(x, training)
-        reconstruction = tf.reduce_mean(terms["reconstruction"])
-        kl = tf.reduce_mean(terms["kl"])
-        return {"loss": reconstruction + self.beta * kl, "reconstruction": reconstruction, "kl": kl}
+        _, elbo = self.elbo_summary(x, training)
+        return {"loss": elbo["reconstruction"] + self.beta * elbo["kl"], **elbo}
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
@@ -90,7 +88,7 @@ class BetaVAECapacity(VAE):
         [1.25, 6.25]
     """
 
-    metric_names = ("loss", "reconstruction", "kl", "capacity")
+    metric_names = VAE.metric_names + ("capacity",)
 
     def __init__(
         self, gamma: float = 1000.0, c_max: float = 25.0, capacity_steps: int = 100_000, **kwargs: Any
@@ -119,13 +117,6 @@ class BetaVAECapacity(VAE):
         return self.c_max * tf.minimum(progress, 1.0)
 
     def objective(self, x, training=False):
-        terms = self.elbo_terms(x, training)
-        reconstruction = tf.reduce_mean(terms["reconstruction"])
-        kl = tf.reduce_mean(terms["kl"])
+        _, elbo = self.elbo_summary(x, training)
         capacity = self.capacity()
-        return {
-            "loss": reconstruction + self.gamma * tf.abs(kl - capacity),
-            "reconstruction": reconstruction,
-            "kl": kl,
-            "capacity": capacity,
-        }
+        return {"loss": elbo["reconstruction"] + self.gamma * tf.abs(elbo["kl"] - capacity), **elbo, "capacity": capacity}

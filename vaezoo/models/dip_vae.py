@@ -34,7 +34,7 @@ class DIPVAE(VAE):
         True
     """
 
-    metric_names = ("loss", "reconstruction", "kl", "dip_regulariser", "off_diagonal", "diagonal")
+    metric_names = VAE.metric_names + ("dip_regulariser", "off_diagonal", "diagonal")
 
     def __init__(self, lambda_od: float = 10.0, lambda_d: float = 100.0, **kwargs: Any) -> None:
         lambda_od = non_negative("lambda_od", lambda_od)
@@ -51,15 +51,12 @@ class DIPVAE(VAE):
         raise NotImplementedError
 
     def objective(self, x, training=False):
-        terms = self.elbo_terms(x, training)
-        reconstruction = tf.reduce_mean(terms["reconstruction"])
-        kl = tf.reduce_mean(terms["kl"])
+        terms, elbo = self.elbo_summary(x, training)
         off_diagonal, diagonal = dip_penalties(self.covariance(terms["q"]))
         regulariser = self.lambda_od * off_diagonal + self.lambda_d * diagonal
         return {
-            "loss": reconstruction + kl + regulariser,
-            "reconstruction": reconstruction,
-            "kl": kl,
+            "loss": -elbo["elbo"] + regulariser,
+            **elbo,
             "dip_regulariser": regulariser,
             "off_diagonal": off_diagonal,
             "diagonal": diagonal,

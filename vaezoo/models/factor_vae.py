@@ -77,10 +77,7 @@ class FactorVAE(VAE):
         2
     """
 
-    metric_names = (
-        "loss",
-        "reconstruction",
-        "kl",
+    metric_names = VAE.metric_names + (
         "total_correlation",
         "discriminator_loss",
         "discriminator_accuracy",
@@ -127,9 +124,7 @@ class FactorVAE(VAE):
     # ------------------------------------------------------------------ objective
 
     def objective(self, x, training=False):
-        terms = self.elbo_terms(x, training)
-        reconstruction = tf.reduce_mean(terms["reconstruction"])
-        kl = tf.reduce_mean(terms["kl"])
+        terms, elbo = self.elbo_summary(x, training)
         real = self.discriminator(terms["z"], training=training)
         total_correlation = tf.reduce_mean(density_ratio_total_correlation(real))
         permuted_z = permute_dims(tf.stop_gradient(terms["z"]), self._next_seed())
@@ -139,9 +134,8 @@ class FactorVAE(VAE):
         discriminator_loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, both))
         correct = tf.equal(tf.argmax(both, axis=-1, output_type=tf.int32), labels)
         return {
-            "loss": reconstruction + kl + self.gamma * total_correlation,
-            "reconstruction": reconstruction,
-            "kl": kl,
+            "loss": -elbo["elbo"] + self.gamma * total_correlation,
+            **elbo,
             "total_correlation": total_correlation,
             "discriminator_loss": discriminator_loss,
             "discriminator_accuracy": tf.reduce_mean(tf.cast(correct, tf.float32)),

@@ -58,7 +58,7 @@ class BetaTCVAE(VAE):
         ['dimension_wise_kl', 'kl', 'loss', 'mutual_information', 'reconstruction', 'total_correlation']
     """
 
-    metric_names = ("loss", "reconstruction", "kl", "mutual_information", "total_correlation", "dimension_wise_kl")
+    metric_names = VAE.metric_names + ("mutual_information", "total_correlation", "dimension_wise_kl")
 
     def __init__(
         self,
@@ -99,16 +99,15 @@ class BetaTCVAE(VAE):
         return kl_decomposition(q, z, self.prior.distribution(), self.dataset_size, self.estimator)
 
     def objective(self, x, training=False):
-        terms = self.elbo_terms(x, training)
+        terms, elbo = self.elbo_summary(x, training)
         parts = {k: tf.reduce_mean(v) for k, v in self.decomposition(terms["q"], terms["z"]).items()}
-        reconstruction = tf.reduce_mean(terms["reconstruction"])
         loss = (
-            reconstruction
+            elbo["reconstruction"]
             + self.alpha * parts["mutual_information"]
             + self.beta * parts["total_correlation"]
             + self.gamma * parts["dimension_wise_kl"]
         )
-        return {"loss": loss, "reconstruction": reconstruction, "kl": tf.reduce_mean(terms["kl"]), **parts}
+        return {"loss": loss, **elbo, **parts}
 
     def fit(self, x=None, y=None, validation_data=None, **kwargs):
         if isinstance(x, np.ndarray) and 0 < len(x) != self.dataset_size:

@@ -41,8 +41,14 @@ class VAE(BaseVAE):
         reconstruction = -p_x.log_prob(self.likelihood.prepare_targets(x))
         return {"reconstruction": reconstruction, "kl": self.kl_divergence(q, z), "z": z, "q": q}
 
-    def objective(self, x, training=False):
+    def elbo_summary(self, x: tf.Tensor, training: bool = False) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+        """``elbo_terms`` and their batch means: ``reconstruction``, ``kl`` and
+        ``elbo`` = -(reconstruction + kl), which every variant reports whatever it minimises."""
         terms = self.elbo_terms(x, training)
         reconstruction = tf.reduce_mean(terms["reconstruction"])
         kl = tf.reduce_mean(terms["kl"])
-        return {"loss": reconstruction + kl, "elbo": -(reconstruction + kl), "reconstruction": reconstruction, "kl": kl}
+        return terms, {"elbo": -(reconstruction + kl), "reconstruction": reconstruction, "kl": kl}
+
+    def objective(self, x, training=False):
+        _, elbo = self.elbo_summary(x, training)
+        return {"loss": -elbo["elbo"], **elbo}
