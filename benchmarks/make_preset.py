@@ -10,6 +10,7 @@ come from ``benchmarks/presets.py``, which evaluates the written preset.
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import json
 import pathlib
@@ -24,6 +25,7 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--train-json", help="the JSON summary `vaezoo train --json` wrote")
+    parser.add_argument("--csv-log", help="the per-epoch CSV log, to record the epoch whose weights were kept")
     parser.add_argument("--command", required=True, help="the training command, for the card")
     parser.add_argument("--out", default=str(loading.SHIPPED), help="parent folder (default: the package's)")
     args = parser.parse_args()
@@ -37,9 +39,14 @@ def main() -> None:
         "training_command": args.command,
         "epochs": train.get("epochs"),
         "train_seconds": train.get("train_seconds"),
-        "final_metrics": train.get("final"),
+        "last_epoch_metrics": train.get("final"),
         "date": datetime.date.today().isoformat(),
     }
+    if args.csv_log:
+        rows = list(csv.DictReader(open(args.csv_log)))
+        best = min(rows, key=lambda r: float(r["val_loss"]))
+        card["kept_epoch"] = int(best["epoch"]) + 1
+        card["kept_epoch_metrics"] = {k: float(v) for k, v in best.items() if k != "epoch"}
     files = loading.save_preset(model, pathlib.Path(args.out) / args.name, card)
     print(json.dumps({"name": args.name, "files": files}, indent=1))
 

@@ -44,14 +44,32 @@ def evaluate_preset(name: str, k: int, limit: int | None) -> dict:
     }
 
 
+def write_card(result: dict) -> str:
+    """Add ``result`` to the shipped ``preset.json`` as its ``evaluation``; return the new sha256."""
+    path = presets.loading.SHIPPED / result["name"] / presets.loading.CARD
+    card = json.loads(path.read_text())
+    card["evaluation"] = {
+        **{k: v for k, v in result.items() if k not in ("name", "model", "data")},
+        "command": f"python benchmarks/presets.py --names {result['name']} --k {result['k']}",
+    }
+    path.write_text(json.dumps(card, indent=1, sort_keys=True))
+    return presets.loading.downloads.file_sha256(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--names", nargs="*", default=sorted(presets.PRESETS))
     parser.add_argument("--k", type=int, default=5000)
     parser.add_argument("--limit", type=int, help="evaluate on the first N test examples only")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument(
+        "--write-card", action="store_true", help="store the results in each shipped preset.json (maintainers)"
+    )
     args = parser.parse_args()
     results = [evaluate_preset(name, args.k, args.limit) for name in args.names]
+    if args.write_card:
+        for result in results:
+            result["preset.json sha256"] = write_card(result)
     text = json.dumps(results, indent=1)
     print(text)
     if args.json:

@@ -65,3 +65,20 @@ def add(**fields: Any) -> Preset:
         raise ValueError(f"preset {preset.name!r} is already in the catalog")
     PRESETS[preset.name] = preset
     return preset
+
+
+add(
+    name="vae_mlp_binarized_mnist",
+    model="vae",
+    description="MLP VAE 784-512-256-32 (Bernoulli), static binarized MNIST, 60 epochs, best val epoch 50",
+    data="binarized_mnist",
+    metric="test NLL (nats, k=5000)",
+    value=91.04,
+    check=103.65,
+    files={
+        "config.json": "29a0ed8cda1ef037d1552817f12b490cb92e9796b8a4f7c1780c1a477967cfe3",
+        "model.weights.h5": "10fae02e18d3857485b868fdc2278900d69473b955adbf04d2a8aee4cf2f1e39",
+        "preset.json": "03b68f0347c3554d0541eed0ac29493036d259b94401c17b8a5d479baddc3428",
+    },
+    origin="vaezoo train --model vae --data binarized_mnist --epochs 100 --early-stopping 10 --out vae.keras",
+)

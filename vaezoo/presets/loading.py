@@ -172,6 +172,7 @@ def load_folder(folder: pathlib.Path):
 
     try:
         config = json.loads((folder / CONFIG).read_text())
+        config.pop("compile_config", None)  # a preset is weights for inference or fine-tuning
         model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     except ValueError as err:
         raise PresetError(f"{folder / CONFIG} cannot be loaded safely: {err}") from err
@@ -215,7 +216,9 @@ def save_preset(model, folder: str | os.PathLike, card: dict[str, Any], weights_
 
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / CONFIG).write_text(json.dumps(keras.saving.serialize_keras_object(model), indent=1, sort_keys=True))
+    config = keras.saving.serialize_keras_object(model)
+    config.pop("compile_config", None)
+    (folder / CONFIG).write_text(json.dumps(config, indent=1, sort_keys=True))
     full = folder / ("full." + WEIGHTS)
     model.save_weights(str(full))
     try:
