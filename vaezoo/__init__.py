@@ -59,10 +59,19 @@ def load_model(path: str):
         >>> vaezoo.load_model(path).latent_dim
         2
     """
+    import json
+    import os
+    import zipfile
+
     importlib.import_module("vaezoo.models")
     from vaezoo._tf import keras
 
-    return keras.saving.load_model(path, safe_mode=True)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no model file at {path!r}")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError, EOFError) as err:
+        raise ValueError(f"{path} is not a readable .keras file ({type(err).__name__}: {err})") from err
 
 
 def __getattr__(name: str) -> Any:
