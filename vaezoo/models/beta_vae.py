@@ -35,7 +35,7 @@ class BetaVAE(VAE):
         >>> model = BetaVAE(beta=4.0, hidden_units=(8,), latent_dim=2)
         >>> model.compile(optimizer="adam")
         >>> sorted(model.fit(x, epochs=1, batch_size=32, verbose=0).history)
-        ['kl', 'loss', 'reconstruction']
+        ['elbo', 'kl', 'loss', 'reconstruction']
     """
 
     metric_names = VAE.metric_names

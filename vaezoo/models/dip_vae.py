@@ -83,7 +83,7 @@ class DIPVAEI(DIPVAE):
         >>> model = DIPVAEI(lambda_od=10.0, lambda_d=100.0, hidden_units=(8,), latent_dim=2)
         >>> model.compile(optimizer="adam")
         >>> sorted(model.fit(x, epochs=1, batch_size=32, verbose=0).history)
-        ['diagonal', 'dip_regulariser', 'kl', 'loss', 'off_diagonal', 'reconstruction']
+        ['diagonal', 'dip_regulariser', 'elbo', 'kl', 'loss', 'off_diagonal', 'reconstruction']
     """
 
     def covariance(self, q):
@@ -111,7 +111,7 @@ class DIPVAEII(DIPVAE):
         >>> model = DIPVAEII(lambda_od=10.0, lambda_d=10.0, hidden_units=(8,), latent_dim=2)
         >>> model.compile(optimizer="adam")
         >>> sorted(model.fit(x, epochs=1, batch_size=32, verbose=0).history)
-        ['diagonal', 'dip_regulariser', 'kl', 'loss', 'off_diagonal', 'reconstruction']
+        ['diagonal', 'dip_regulariser', 'elbo', 'kl', 'loss', 'off_diagonal', 'reconstruction']
     """
 
     def __init__(self, lambda_od: float = 10.0, lambda_d: float = 10.0, **kwargs: Any) -> None:

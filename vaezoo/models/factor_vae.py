@@ -71,7 +71,7 @@ class FactorVAE(VAE):
         >>> model.compile(optimizer="adam")
         >>> history = model.fit(x, epochs=1, batch_size=32, verbose=0).history
         >>> sorted(history)  # doctest: +NORMALIZE_WHITESPACE
-        ['discriminator_accuracy', 'discriminator_loss', 'kl', 'loss', 'reconstruction',
+        ['discriminator_accuracy', 'discriminator_loss', 'elbo', 'kl', 'loss', 'reconstruction',
          'total_correlation']
         >>> int(model.discriminator_optimizer.iterations)
         2

@@ -55,7 +55,7 @@ class BetaTCVAE(VAE):
         >>> model = BetaTCVAE(beta=6.0, dataset_size=64, hidden_units=(8,), latent_dim=2)
         >>> model.compile(optimizer="adam")
         >>> sorted(model.fit(x, epochs=1, batch_size=32, verbose=0).history)
-        ['dimension_wise_kl', 'kl', 'loss', 'mutual_information', 'reconstruction', 'total_correlation']
+        ['dimension_wise_kl', 'elbo', 'kl', 'loss', 'mutual_information', 'reconstruction', 'total_correlation']
     """
 
     metric_names = VAE.metric_names + ("mutual_information", "total_correlation", "dimension_wise_kl")
