@@ -14,8 +14,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import os
+
 from vaezoo._version import __version__
 from vaezoo.registry import create_model, get_spec, list_models, register
+
+# In a source checkout `vaezoo.export` lives in the sibling folder `export/` (installs map
+# it with setuptools' package-dir); let `python -m vaezoo.cli` run from the checkout too.
+_checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if not os.path.isdir(os.path.join(__path__[0], "export")) and os.path.isfile(
+    os.path.join(_checkout, "export", "__init__.py")
+):
+    __path__.append(_checkout)
 
 _SUBMODULES = {
     "callbacks", "cli", "datasets", "distribute", "distributions", "downloads", "export", "losses", "metrics",
