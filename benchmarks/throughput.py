@@ -21,17 +21,19 @@ What is measured (GitHub issue 8):
 - Evaluation speed: ``log_likelihood`` with k importance samples on a subset of the
   binarized-MNIST test split, extrapolated to the whole 10k split (and pythae's
   ``get_nll`` on the same kind of subset).
-- Peak RSS of training at batch 1024 (``resource.getrusage`` in a child process), for
-  vaezoo and for the pythae raw loop.
+- Peak RSS of training at batch 1024 (``resource.getrusage`` and ``VmHWM`` in a child
+  process), for vaezoo and for the pythae raw loop.
 
 Method: within each comparison (network, batch size) every variant is built and warmed
 up first (two short ``fit`` calls: the first traces and compiles, the second does not;
 their difference is reported as the compile time), then the variants run one epoch
 each in turn, A B C ... A B C ..., for ``--rounds`` rounds; an epoch is timed between
 Keras's ``on_epoch_begin`` and ``on_epoch_end`` (pythae: its epoch callbacks; the raw
-loop: around the loop), and its size is chosen per variant to take about ``--seconds``.
-The median over rounds is reported, with ratios to the pythae runs of the same
-comparison. Every step has a full batch. Threads: ``--threads N`` gives TensorFlow
+loop: around the loop), in wall-clock and in process CPU seconds, and its size is
+chosen per variant to take about ``--seconds`` (at least ``--min-examples``). The
+medians over rounds are reported, samples/s and samples per CPU-second (the steadier
+measure on a machine shared with other jobs), with ratios to the pythae runs of the
+same comparison. Every step has a full batch. Threads: ``--threads N`` gives TensorFlow
 (intra- and inter-op) and PyTorch N threads each; on a machine shared with other jobs,
 thread pools larger than the free cores can slow down by an order of magnitude, which
 would measure the scheduler rather than the frameworks.
