@@ -6,6 +6,7 @@ Example:
     $ vaezoo export vae.keras --out exports/vae --data binarized_mnist
     $ vaezoo export vae.keras --out exports/vae-int8 --precision int8 --data binarized_mnist
     $ vaezoo export --check exports/vae
+    $ vaezoo export vae.keras --web site/vae --data binarized_mnist
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("--limit", type=int, default=1000, help="examples of --data to load per split")
     parser.add_argument("--check", metavar="DIR", help="re-check the parity of an export directory and exit")
+    parser.add_argument(
+        "--web", metavar="DIR",
+        help="write a static latent-explorer site to DIR: every part as ONNX, onnxruntime-web and the page",
+    )
+    parser.add_argument(
+        "--ort-web", metavar="PATH", help="with --web: onnxruntime-web files (a folder or the npm tarball) instead of "
+        "the cache, which is otherwise filled from the npm registry",
+    )
+    parser.add_argument(
+        "--card", metavar="JSON", help="with --web: a `vaezoo evaluate --json` result for the model card's NLL"
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -78,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
     """Run ``vaezoo export`` for parsed ``args``; returns the exit code (1 on a parity failure)."""
     if args.check and (args.model or args.out):
         raise ValueError("--check DIR takes no MODEL and no --out")
+    if getattr(args, "web", None):
+        return run_web(args)
     if not args.check and not (args.model and args.out):
-        raise ValueError("give MODEL.keras and --out DIR (or --check DIR)")
+        raise ValueError("give MODEL.keras and --out DIR (or --web DIR, or --check DIR)")
     from vaezoo.export.parity import ParityError, check
 
     try:
@@ -108,4 +122,32 @@ def run(args: argparse.Namespace) -> int:
         for fmt, info in entry["files"].items():
             print(f"{args.out}/{info['file']}: {info['bytes']} bytes ({part}, {fmt}, {info['precision']})")
     print(parity_summary(manifest.data["parity"]))
+    return 0
+
+
+def run_web(args: argparse.Namespace) -> int:
+    """``vaezoo export MODEL.keras --web DIR``: the ONNX export plus the latent-explorer page."""
+    if not args.model or args.out or args.check:
+        raise ValueError("--web DIR takes MODEL.keras and no --out or --check")
+    import json
+
+    import vaezoo
+    from vaezoo.export.parity import ParityError
+    from vaezoo.export.web import card_from_json, export_web
+
+    card = None
+    if args.card:
+        with open(args.card, encoding="utf-8") as handle:
+            card = card_from_json(json.load(handle))
+    data, check_x = _data(args.data, args.limit)
+    try:
+        web = export_web(
+            vaezoo.load_model(args.model), args.web, data=data, data_name=args.data, check_data=check_x, card=card,
+            ort_web=args.ort_web, precision=args.precision,
+        )
+    except ParityError as err:
+        print(f"vaezoo export: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.web}: latent explorer for {web['card']['name']} (onnxruntime-web {web['onnxruntime_web']['version']})")
+    print(f"serve it with: python -m http.server --bind 127.0.0.1 -d {args.web}  (then open http://127.0.0.1:8000/)")
     return 0

@@ -79,36 +79,72 @@ def default_parts(model) -> dict[str, ExportPart]:
     - ``decoder``: ``z`` -> likelihood parameters (e.g. ``logits``) and ``mean``, the image;
     - ``sampler``: ``eps`` -> ``z = prior.from_noise(eps)`` -> the decoder's outputs and ``z``.
     """
+
+    def posterior_params(x):
+        return model.posterior.params(tf.cast(model.encoder(x, training=False), tf.float32))
+
+    return parts_from(model, posterior_params, model.decoder_params)
+
+
+def example_labels(label: TensorInfo, n: int) -> np.ndarray:
+    """``n`` example values of a label input ``(None, k)``: one-hot classes 0, 1, ..., k - 1, 0, ...
+
+    Example:
+        >>> example_labels(TensorInfo("y", (None, 3), "float32"), 4).argmax(1).tolist()
+        [0, 1, 2, 0]
+    """
+    size = label.shape[1]
+    return np.eye(size, dtype=np.float32)[np.arange(n) % size]
+
+
+def parts_from(
+    model,
+    posterior_params: Callable[..., dict[str, tf.Tensor]],
+    decoder_params: Callable[..., dict[str, tf.Tensor]],
+    label: TensorInfo | None = None,
+) -> dict[str, ExportPart]:
+    """The encoder, decoder and sampler of :func:`default_parts`, made from the model's
+    ``posterior_params(x)`` and ``decoder_params(z)`` (parameter dicts of its heads).
+
+    With a ``label`` input (a conditional model), every part also takes it and the two
+    functions are called as ``posterior_params(x, y)`` and ``decoder_params(z, y)``;
+    example inputs label the examples with :func:`example_labels`.
+    """
     x_info = TensorInfo("x", (None,) + tuple(model.data_shape), "float32")
     z_info = TensorInfo("z", (None, model.latent_dim), "float32")
     eps_info = TensorInfo("eps", (None,) + tuple(model.prior.noise_shape), "float32")
+    extra = (label,) if label is not None else ()
 
-    def encoder(x):
-        h = model.encoder(tf.cast(x, model.compute_dtype), training=False)
-        return dict(model.posterior.params(tf.cast(h, tf.float32)))
+    def labels(n: int) -> dict[str, np.ndarray]:
+        return {label.name: example_labels(label, n)} if label is not None else {}
 
-    def decoder(z):
-        params = dict(model.decoder_params(tf.cast(z, model.compute_dtype), training=False))
+    def encoder(x, **y):
+        return dict(posterior_params(tf.cast(x, model.compute_dtype), *y.values()))
+
+    def decoder(z, **y):
+        params = dict(decoder_params(tf.cast(z, model.compute_dtype), *y.values()))
         return {**params, "mean": model.likelihood.mean(params)}
 
-    def sampler(eps):
+    def sampler(eps, **y):
         z = model.prior.from_noise(eps)
-        return {"z": z, **decoder(z)}
+        return {"z": z, **decoder(z, **y)}
 
     def encoder_feeds(x):
-        return {"x": np.asarray(x, np.float32)}
+        return {"x": np.asarray(x, np.float32), **labels(len(x))}
 
     def decoder_feeds(x):
-        q = model.posterior.distribution(encoder(tf.constant(x, tf.float32)))
-        return {"z": np.asarray(q.sample(seed=tf.constant([NOISE_SEED, 1])), np.float32)}
+        y = labels(len(x))
+        params = encoder(tf.constant(x, tf.float32), **{k: tf.constant(v) for k, v in y.items()})
+        q = model.posterior.distribution(params)
+        return {"z": np.asarray(q.sample(seed=tf.constant([NOISE_SEED, 1])), np.float32), **y}
 
     def sampler_feeds(x):
-        return {"eps": _noise(len(x), eps_info.shape[1:], 2)}
+        return {"eps": _noise(len(x), eps_info.shape[1:], 2), **labels(len(x))}
 
     return {
-        "encoder": ExportPart("encoder", (x_info,), encoder, encoder_feeds),
-        "decoder": ExportPart("decoder", (z_info,), decoder, decoder_feeds),
-        "sampler": ExportPart("sampler", (eps_info,), sampler, sampler_feeds),
+        "encoder": ExportPart("encoder", (x_info, *extra), encoder, encoder_feeds),
+        "decoder": ExportPart("decoder", (z_info, *extra), decoder, decoder_feeds),
+        "sampler": ExportPart("sampler", (eps_info, *extra), sampler, sampler_feeds),
     }
 
 
@@ -126,6 +162,6 @@ def model_samples(model, n: int) -> np.ndarray:
     """``n`` deterministic examples drawn from the model itself (the likelihood mean at
     prior samples, clipped to the pixel range [0, 1] that exported encoders accept): the
     fallback data for parity checks when none is given."""
-    eps = tf.constant(_noise(n, tuple(model.prior.noise_shape), 3))
-    params = model.decoder_params(model.prior.from_noise(eps))
-    return np.clip(np.asarray(model.likelihood.mean(params), np.float32), 0.0, 1.0)
+    sampler = model_parts(model)["sampler"]
+    feeds = sampler.feeds(np.zeros((n,) + tuple(model.data_shape), np.float32))  # noise (and labels) for n examples
+    return np.clip(sampler.reference(feeds)["mean"].astype(np.float32), 0.0, 1.0)

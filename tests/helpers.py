@@ -29,6 +29,32 @@ def small_model(model_name: str, data_shape, **overrides):
     return build_for_data(model_name, tuple(data_shape), **{**SMALL, **overrides})
 
 
+def data_args(model, x, y=None) -> tuple:
+    """The positional data arguments of ``fit``, ``evaluate``, ``reconstruct``,
+    ``importance_estimates``, ``elbo`` and ``log_likelihood``: ``(x,)``, or ``(x, y)``
+    with the first ``len(x)`` labels for a conditional model (``model.conditional``)."""
+    return (x, y[: len(x)]) if getattr(model, "conditional", False) else (x,)
+
+
+def inputs(model, split, count: int | None = None) -> tuple:
+    """``data_args`` from a data set's split (labels from ``split.y``), its first ``count`` examples."""
+    return data_args(model, split.x[:count], split.y)
+
+
+def sample_kwargs(model, n: int) -> dict:
+    """Keyword arguments of ``model.sample(n, ...)``: labels cycling through the
+    classes for a conditional model, none otherwise."""
+    return {"labels": np.arange(n) % model.label_dim} if getattr(model, "conditional", False) else {}
+
+
+def dataset_of(model, x, y=None):
+    """A ``tf.data.Dataset`` of the examples of ``x`` (with their labels for a conditional model)."""
+    from vaezoo._tf import tf
+
+    args = data_args(model, x, y)
+    return tf.data.Dataset.from_tensor_slices(args if len(args) > 1 else x)
+
+
 def weights_of(model) -> list[np.ndarray]:
     return [np.array(v) for v in model.weights]
 

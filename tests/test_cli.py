@@ -86,17 +86,19 @@ def test_bad_arguments_fail_cleanly(tmp_path):
 
 
 @pytest.mark.subprocess
-def test_quickstart_falls_back_to_shapes_offline(tmp_path):
-    """With no local data the quickstart says so and trains on the procedural shapes."""
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    out = tmp_path / "qs"
-    env = {"VAEZOO_DATA": str(empty), "KERAS_HOME": str(empty), "VAEZOO_DATA_MIRROR": "http://127.0.0.1:9/"}
-    result = vaezoo(
-        "quickstart", "--out", str(out), "--epochs", "1", "--limit", "256", "--eval-examples", "32", "--k", "5",
-        "--verbose", "0", env=env,
-    )
+def test_quickstart_falls_back_to_shapes_offline(quickstart_run):
+    """With no local data the quickstart says so and trains on the procedural shapes; it
+    writes its web page with the onnxruntime-web files of --ort-web, and without them and
+    no registry it says in one line how to get them and goes on."""
+    out, result, ort_web = quickstart_run
     assert "using the procedural 'shapes' data set" in result.stderr
+    if ort_web is None:
+        (hint,) = [line for line in result.stderr.splitlines() if "no web page" in line]
+        assert "cannot download http://127.0.0.1:9/" in hint and "python -m vaezoo.export.web" in hint
+        assert not (out / "web").exists()
+    else:
+        assert f"serve it with python -m http.server --bind 127.0.0.1 -d {out / 'web'}" in result.stdout
+        assert (out / "web" / "index.html").is_file() and (out / "web" / "decoder.fp32.onnx").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["data"] == "shapes" and np.isfinite(summary["test"]["nll"])
     assert summary["export_parity_ok"] is True and "parity (fp32)" in result.stdout

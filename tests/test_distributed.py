@@ -129,9 +129,11 @@ out["models"] = {}
 for name in vaezoo.list_models():
     shape = (64, 64, 1) if vaezoo.get_spec(name).data == "shapes" else (28, 28, 1)
     data = (np.random.default_rng(1).random((128,) + shape) > 0.5).astype("float32")
+    labels = np.random.default_rng(2).integers(0, 10, len(data))
     with strategy.scope():
         model = training.compile_model(training.build_for_data(name, shape, **SMALL), jit_compile=False)
-        history = model.fit(data, epochs=1, batch_size=64, verbose=0).history
+        inputs = (data, labels) if getattr(model, "conditional", False) else (data,)
+        history = model.fit(*inputs, epochs=1, batch_size=64, verbose=0).history
     out["models"][name] = {k: v[-1] for k, v in history.items()}
 json.dump(out, open(sys.argv[1], "w"))
 """
@@ -155,7 +157,9 @@ for name in vaezoo.list_models():
         model = training.compile_model(training.build_for_data(name, shape, **SMALL))
     shapes = []
     record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: shapes.append(np.shape(logs["loss"])))
-    history = training.train(model, x, epochs=1, batch_size=64, callbacks=[record], verbose=2, seed=0).history
+    labels = np.random.default_rng(2).integers(0, 10, len(x))
+    inputs = (x, labels) if getattr(model, "conditional", False) else x
+    history = training.train(model, inputs, epochs=1, batch_size=64, callbacks=[record], verbose=2, seed=0).history
     out["models"][name] = {k: v for k, v in history.items()}
     out["batch_log_shapes"] = sorted({str(s) for s in shapes})
     for i, v in enumerate(model.weights):

@@ -20,6 +20,7 @@ import onnx
 import pytest
 
 import vaezoo
+from helpers import data_args
 from vaezoo.export import check, export, runtime
 from vaezoo.export.cli import add_parser
 from vaezoo.export.manifest import FORMATS, MANIFEST_NAME, TOLERANCES, WEIGHTS_NAME, Tolerance, sha256_file
@@ -53,6 +54,12 @@ def fashion_mnist() -> np.ndarray:
     return (np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
 
 
+def fashion_mnist_labels() -> np.ndarray:
+    """The Fashion-MNIST test labels, int64 (10000,)."""
+    with gzip.open(_data_file("fashion_mnist", "t10k-labels-idx1-ubyte.gz")) as handle:
+        return np.frombuffer(handle.read(), np.uint8, offset=8).astype(np.int64)
+
+
 def real_data(name: str) -> np.ndarray:
     """Float32 images of the data set that model ``name`` is registered for: the two
     file-backed sets straight from ``$VAEZOO_DATA``, procedural ones from vaezoo.datasets."""
@@ -73,7 +80,8 @@ def trained(name: str, steps: int = 8) -> tuple[object, np.ndarray]:
     model = vaezoo.create_model(name, **OVERRIDES)
     x = real_data(name)
     model.compile(optimizer="adam")
-    model.fit(x[: 64 * steps], epochs=1, batch_size=64, verbose=0)
+    labels = fashion_mnist_labels() if getattr(model, "conditional", False) else None
+    model.fit(*data_args(model, x[: 64 * steps], labels), epochs=1, batch_size=64, verbose=0)
     return model, x
 
 
@@ -99,12 +107,21 @@ def vae_export(vae, tmp_path_factory):
     return path, model, x[-CHECK_BATCH:]
 
 
-def _keras(model, part: str, feed: np.ndarray) -> dict[str, np.ndarray]:
-    """Outputs computed through the model's own Keras API, independently of the exporter."""
+def _labels(model, n: int) -> dict[str, np.ndarray]:
+    """The label input ``y`` of a conditional model's parts (one-hot classes in turn), else none."""
+    if not getattr(model, "conditional", False):
+        return {}
+    return {"y": np.eye(model.label_dim, dtype=np.float32)[np.arange(n) % model.label_dim]}
+
+
+def _keras(model, part: str, feed: np.ndarray, *labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Outputs computed through the model's own Keras API, independently of the exporter
+    (``labels``: a conditional model's label vectors)."""
     if part == "encoder":
-        return {k: np.asarray(v) for k, v in model.posterior.params(model.encoder(feed)).items()}
+        params = model.posterior_params(feed, *labels) if labels else model.posterior.params(model.encoder(feed))
+        return {k: np.asarray(v) for k, v in params.items()}
     z = model.prior.from_noise(feed) if part == "sampler" else feed
-    params = model.decoder_params(z)
+    params = model.decoder_params(z, *labels)
     out = {k: np.asarray(v) for k, v in params.items()}
     out["mean"] = np.asarray(model.likelihood.mean(params))
     if part == "sampler":
@@ -130,8 +147,9 @@ def test_fp32_parity_with_keras(exported, part, backend):
     name = {"encoder": "x", "decoder": "z", "sampler": "eps"}[part]
     for batch in (1, CHECK_BATCH):
         feed = _feed(model, part, exported["x"])[:batch]
-        got = edge.run(part, **{name: feed})
-        ref = _keras(model, part, feed)
+        labels = _labels(model, batch)
+        got = edge.run(part, **{name: feed}, **labels)
+        ref = _keras(model, part, feed, *labels.values())
         assert set(got) == set(ref)
         for key, value in ref.items():
             assert got[key].shape == value.shape
@@ -191,14 +209,18 @@ def test_tflite_dynamic_batch_is_finite(exported):
 
     for part, entry in exported["manifest"].parts.items():
         interpreter = Interpreter(model_path=os.path.join(exported["path"], entry["files"]["tflite"]["file"]))
-        (inp,) = interpreter.get_input_details()
-        assert inp["shape_signature"][0] == -1
+        details = interpreter.get_input_details()  # the data input, and a conditional model's labels
+        assert [d["shape_signature"][0] for d in details] == [-1] * len(details)
         feed = _feed(exported["model"], part, exported["x"])
+        feeds = {details[0]["name"]: feed, **_labels(exported["model"], len(feed))}
+        assert sorted(feeds) == sorted(d["name"] for d in details)
         results = {}
         for batch in (1, CHECK_BATCH, 1):
-            interpreter.resize_tensor_input(inp["index"], (batch,) + tuple(feed.shape[1:]), strict=True)
+            for inp in details:
+                interpreter.resize_tensor_input(inp["index"], (batch,) + feeds[inp["name"]].shape[1:], strict=True)
             interpreter.allocate_tensors()
-            interpreter.set_tensor(inp["index"], feed[:batch])
+            for inp in details:
+                interpreter.set_tensor(inp["index"], feeds[inp["name"]][:batch])
             interpreter.invoke()
             outs = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
             assert all(o.shape[0] == batch and np.isfinite(o).all() for o in outs)
@@ -211,15 +233,18 @@ def test_runtime_round_trip(exported, backend):
     model, x = exported["model"], exported["x"]
     edge = runtime.load(exported["path"], backend=backend)
     assert edge.backend == backend and edge.parts == list(PARTS)
-    recon = edge.reconstruct(x)
-    np.testing.assert_allclose(recon, np.asarray(model(x)), atol=FP32_ATOL)
-    loc = edge.encode(x)["loc"]
-    np.testing.assert_allclose(loc, np.asarray(model.encode(x).mean()), atol=FP32_ATOL)
-    np.testing.assert_allclose(edge.decode(loc)["mean"], recon, atol=FP32_ATOL)
+    labels = _labels(model, len(x))
+    recon = edge.reconstruct(x, **labels)
+    np.testing.assert_allclose(recon, model.reconstruct(x, *labels.values()), atol=FP32_ATOL)
+    loc = edge.encode(x, **labels)["loc"]
+    np.testing.assert_allclose(loc, np.asarray(model.encode(x, *labels.values()).mean()), atol=FP32_ATOL)
+    np.testing.assert_allclose(edge.decode(loc, **labels)["mean"], recon, atol=FP32_ATOL)
     eps = np.random.default_rng(0).standard_normal((3,) + model.prior.noise_shape)  # float64: cast
-    sample = edge.sample(eps)
+    labels = _labels(model, 3)
+    sample = edge.sample(eps, **labels)
     z = model.prior.from_noise(eps.astype(np.float32))
-    np.testing.assert_allclose(sample["mean"], model.likelihood.mean(model.decoder_params(z)), atol=FP32_ATOL)
+    expected = model.likelihood.mean(model.decoder_params(z, *labels.values()))
+    np.testing.assert_allclose(sample["mean"], expected, atol=FP32_ATOL)
     assert sample["mean"].shape == (3,) + model.data_shape
 
 
@@ -277,7 +302,8 @@ def test_weights_are_optional_for_the_runtime_but_not_for_check(exported, tmp_pa
     path = tmp_path / "deploy"
     shutil.copytree(exported["path"], path)
     (path / WEIGHTS_NAME).unlink()
-    assert runtime.load(path).encode(exported["x"][:2])["loc"].shape == (2, 4)
+    labels = _labels(exported["model"], 2)
+    assert runtime.load(path).encode(exported["x"][:2], **labels)["loc"].shape == (2, exported["model"].latent_dim)
     with pytest.raises(FileNotFoundError, match=WEIGHTS_NAME):
         check(path)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import vaezoo
-from helpers import data_for, small_model, weights_of
+from helpers import data_args, data_for, dataset_of, inputs, sample_kwargs, small_model, weights_of
 from vaezoo.models import VAE
 
 MODELS = vaezoo.list_models()
@@ -34,7 +34,7 @@ def trained(request, load_small):
     keras.utils.set_random_seed(0)
     model = _compile(small_model(name, data.train.x.shape[1:]))
     history = model.fit(
-        data.train.x, validation_data=(data.valid.x,), epochs=3, batch_size=64, verbose=0
+        *inputs(model, data.train), validation_data=inputs(model, data.valid), epochs=3, batch_size=64, verbose=0
     ).history
     return name, model, history, data
 
@@ -69,30 +69,35 @@ def test_save_load_safe_mode_gives_identical_outputs(trained, tmp_path):
     assert type(loaded) is type(model)
     for a, b in zip(weights_of(model), weights_of(loaded)):
         np.testing.assert_array_equal(a, b)
-    x = data.test.x[:16]
-    np.testing.assert_array_equal(model.reconstruct(x), loaded.reconstruct(x))
-    np.testing.assert_array_equal(model.sample(8, seed=3), loaded.sample(8, seed=3))
+    x = inputs(model, data.test, 16)
+    np.testing.assert_array_equal(model.reconstruct(*x), loaded.reconstruct(*x))
+    labels = sample_kwargs(model, 8)
+    np.testing.assert_array_equal(model.sample(8, seed=3, **labels), loaded.sample(8, seed=3, **labels))
 
 
 def test_elbo_is_below_the_importance_weighted_bound(trained):
     _, model, _, data = trained
-    x = data.test.x[:128]
-    elbo, log_px_1 = model.importance_estimates(x, 1, seed=1)
+    x = inputs(model, data.test, 128)
+    elbo, log_px_1 = model.importance_estimates(*x, 1, seed=1)
     np.testing.assert_allclose(elbo, log_px_1, rtol=1e-5)
-    means = {k: float(np.mean(model.log_likelihood(x, num_samples=k, seed=1))) for k in (1, 10, 100)}
+    means = {k: float(np.mean(model.log_likelihood(*x, num_samples=k, seed=1))) for k in (1, 10, 100)}
+    if getattr(model, "deterministic_posterior", False):  # a point-mass q: every k-sample bound is the ELBO
+        np.testing.assert_allclose(list(means.values()), float(np.mean(elbo)), rtol=1e-6)
+        return
     assert means[1] < means[10] < means[100], means
-    assert float(np.mean(model.elbo(x, num_samples=20))) <= means[100]
+    assert float(np.mean(model.elbo(*x, num_samples=20))) <= means[100]
 
 
 def test_sample_and_reconstruct(trained):
     _, model, _, data = trained
-    samples = model.sample(5, seed=1)
-    recon = model.reconstruct(data.test.x[:7])
+    labels = sample_kwargs(model, 5)
+    samples = model.sample(5, seed=1, **labels)
+    recon = model.reconstruct(*inputs(model, data.test, 7))
     assert samples.shape == (5,) + model.data_shape and recon.shape == (7,) + model.data_shape
     assert np.isfinite(samples).all() and np.isfinite(recon).all()
-    np.testing.assert_array_equal(model.sample(5, seed=1), samples)
-    assert not np.array_equal(model.sample(5, seed=2), samples)
-    drawn = model.sample(5, seed=1, mean=False)
+    np.testing.assert_array_equal(model.sample(5, seed=1, **labels), samples)
+    assert not np.array_equal(model.sample(5, seed=2, **labels), samples)
+    drawn = model.sample(5, seed=1, mean=False, **labels)
     model.check_data(drawn)  # random draws lie in the likelihood's support
 
 
@@ -105,7 +110,7 @@ def test_same_seed_same_weights(name, load_small):
     for _ in range(2):
         keras.utils.set_random_seed(7)
         model = _compile(small_model(name, data.train.x.shape[1:], seed=7))
-        model.fit(data.train.x[:256], epochs=1, batch_size=64, verbose=0)
+        model.fit(*inputs(model, data.train, 256), epochs=1, batch_size=64, verbose=0)
         runs.append(weights_of(model))
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
@@ -132,24 +137,22 @@ def test_bad_input_is_refused_before_any_step(name, load_small):
     before = weights_of(model)
     for case, (x, error, words) in _bad_inputs(model, data.train.x[:32]).items():
         with pytest.raises(error, match=words):
-            model.fit(x, epochs=1, batch_size=16, verbose=0)
+            model.fit(*data_args(model, x, data.train.y), epochs=1, batch_size=16, verbose=0)
         with pytest.raises(error, match=words):
-            model.evaluate(x, verbose=0)
+            model.evaluate(*data_args(model, x, data.train.y), verbose=0)
     for a, b in zip(before, weights_of(model)):
         np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_bad_tf_data_batches_are_refused(name, load_small):
-    from vaezoo._tf import tf
-
     data = data_for(load_small, name)
     model = _compile(small_model(name, data.train.x.shape[1:]), jit=False)
     x = data.train.x[:32].copy()
     x[20, 0, 0, 0] = np.nan
     with pytest.raises(Exception, match="NaN"):
-        model.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=1, verbose=0)
-    wrong = tf.data.Dataset.from_tensor_slices(x[:, :-1]).batch(16)
+        model.fit(dataset_of(model, x, data.train.y).batch(16), epochs=1, verbose=0)
+    wrong = dataset_of(model, x[:, :-1], data.train.y).batch(16)
     with pytest.raises(ValueError, match="shape"):
         model.fit(wrong, epochs=1, verbose=0)
 
@@ -163,14 +166,17 @@ def test_saved_models_reload_in_a_fresh_process(tmp_path, load_small):
         data = data_for(load_small, name)
         model = small_model(name, data.train.x.shape[1:])
         model.save(str(tmp_path / f"{name}.keras"))
-        np.save(tmp_path / f"{name}.x.npy", data.test.x[:8])
-        expected[name] = model.reconstruct(data.test.x[:8])
+        args = inputs(model, data.test, 8)  # (x,) or (x, y)
+        for suffix, array in zip("xy", args):
+            np.save(tmp_path / f"{name}.{suffix}.npy", array)
+        expected[name] = model.reconstruct(*args)
     script = (
         "import sys, numpy as np, keras, vaezoo.models\n"
         "d = sys.argv[1]\n"
         "for name in sys.argv[2:]:\n"
         "    m = keras.saving.load_model(f'{d}/{name}.keras', safe_mode=True)\n"
-        "    np.save(f'{d}/{name}.out.npy', m.reconstruct(np.load(f'{d}/{name}.x.npy')))\n"
+        "    args = [np.load(f'{d}/{name}.{s}.npy') for s in 'xy'[: 1 + getattr(m, 'conditional', False)]]\n"
+        "    np.save(f'{d}/{name}.out.npy', m.reconstruct(*args))\n"
     )
     subprocess.run([sys.executable, "-c", script, str(tmp_path), *MODELS], check=True, timeout=300)
     for name in MODELS:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import vaezoo
-from helpers import SMALL, data_for, small_model, weights_of
+from helpers import SMALL, data_for, inputs, small_model, weights_of
 
 
 def _compile(model, lr=1e-3, jit=True, steps_per_execution=1, on_nan="stop"):
@@ -174,7 +174,8 @@ def test_every_model_trains_50_steps_at_lr_1e_2_without_non_finite_values(name, 
 
     data = data_for(load_small, name)
     model = _compile(small_model(name, data.train.x.shape[1:]), lr=1e-2, steps_per_execution=5)
-    result = train(model, data.train.x[:800], data.valid.x[:64], epochs=2, batch_size=32, verbose=0)
+    train_data, valid_data = inputs(model, data.train, 800), inputs(model, data.valid, 64)
+    result = train(model, train_data, valid_data, epochs=2, batch_size=32, verbose=0)
     assert int(model.optimizer.iterations) == 50 and model.nonfinite_steps == 0
     assert all(math.isfinite(v) for values in result.history.values() for v in values), result.history
     assert all(np.isfinite(w).all() for w in weights_of(model))

@@ -12,20 +12,34 @@ Example:
 from __future__ import annotations
 
 import importlib
-from typing import Any
-
+import importlib.util
 import os
+import sys
+from typing import Any
 
 from vaezoo._version import __version__
 from vaezoo.registry import create_model, get_spec, list_models, register
 
 # In a source checkout `vaezoo.export` lives in the sibling folder `export/` (installs map
-# it with setuptools' package-dir); let `python -m vaezoo.cli` run from the checkout too.
-_checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if not os.path.isdir(os.path.join(__path__[0], "export")) and os.path.isfile(
-    os.path.join(_checkout, "export", "__init__.py")
-):
-    __path__.append(_checkout)
+# it with setuptools' package-dir): a finder maps that one name, so that `python -m
+# vaezoo.cli` runs from the checkout too, without exposing the checkout's other folders
+# as `vaezoo.*` packages.
+_EXPORT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "export")
+
+
+class _CheckoutExportFinder:
+    """Finds ``vaezoo.export`` in the checkout's ``export/`` folder."""
+
+    @staticmethod
+    def find_spec(name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "vaezoo.export":
+            return None
+        init = os.path.join(_EXPORT, "__init__.py")
+        return importlib.util.spec_from_file_location(name, init, submodule_search_locations=[_EXPORT])
+
+
+if not os.path.isdir(os.path.join(__path__[0], "export")) and os.path.isfile(os.path.join(_EXPORT, "__init__.py")):
+    sys.meta_path.append(_CheckoutExportFinder)
 
 _SUBMODULES = {
     "callbacks", "cli", "datasets", "distribute", "distributions", "downloads", "export", "losses", "metrics",

@@ -84,6 +84,11 @@ def _train(args: argparse.Namespace, data) -> dict[str, Any]:
         raise ValueError("--backup-every needs --backup-dir")
     strategy = distribute.make_strategy(getattr(args, "strategy", "none"))
     overrides = _parse_overrides(args.config)
+    conditional = _is_conditional(args.model)
+    if conditional:
+        if data.num_classes is None or data.train.y is None:
+            raise ValueError(f"model {args.model!r} is conditional: it needs labelled data; {data.name} has no labels")
+        overrides.setdefault("label_dim", data.num_classes)
     keras.utils.set_random_seed(args.seed)  # the initial weights too depend on --seed only
     with distribute.strategy_scope(strategy):
         model = training.build_for_data(args.model, data.train.x.shape[1:], seed=args.seed, **overrides)
@@ -107,7 +112,7 @@ def _train(args: argparse.Namespace, data) -> dict[str, Any]:
         )
     try:
         result = training.train(
-            model, data.train.x, data.valid.x, args.epochs, args.batch_size, callbacks, args.verbose, args.seed,
+            model, *_split_data(data, conditional), args.epochs, args.batch_size, callbacks, args.verbose, args.seed,
             backup_dir=backup_dir, backup_every=getattr(args, "backup_every", None),
         )
     except NonFiniteError as err:
@@ -127,6 +132,18 @@ def _train(args: argparse.Namespace, data) -> dict[str, Any]:
         "nonfinite_steps": model.nonfinite_steps,
         "final": {k: v[-1] for k, v in result.history.items()},
     }
+
+
+def _is_conditional(model_name: str) -> bool:
+    """Whether the registered model takes labels (``conditional`` class attribute)."""
+    from vaezoo.registry import get_spec
+
+    return bool(getattr(get_spec(model_name).load_class(), "conditional", False))
+
+
+def _split_data(data, conditional: bool, splits: Sequence[str] = ("train", "valid")) -> list:
+    """Each split's examples, as ``(x, y)`` for a conditional model."""
+    return [(getattr(data, s).x, getattr(data, s).y) if conditional else getattr(data, s).x for s in splits]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -151,18 +168,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model = _load(args.model_file)
     data = _load_data(args.data or get_spec(model.name).data, args.limit, args.binarize)
-    split = getattr(data, args.split)
-    result = training.evaluate(model, split.x, args.k, args.batch_size, args.seed, verbose=args.verbose)
+    (split,) = _split_data(data, getattr(model, "conditional", False), [args.split])
+    result = training.evaluate(model, split, args.k, args.batch_size, args.seed, verbose=args.verbose)
     extra = evaluate_extra(args, model, data)
     _print_json({"model_file": args.model_file, "data": data.name, "split": args.split, **result, **extra}, args.json)
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from vaezoo.plots import save_grid
 
     model = _load(args.model_file)
-    save_grid(model.sample(args.n, seed=args.seed), args.out)
+    labels = {}
+    if getattr(model, "conditional", False):
+        labels["labels"] = np.arange(args.n) % model.label_dim if args.label is None else args.label
+    elif args.label is not None:
+        raise ValueError(f"--label is for conditional models; {model.name!r} is not conditional")
+    save_grid(model.sample(args.n, seed=args.seed, **labels), args.out)
     print(f"wrote {args.n} samples to {args.out}")
     return 0
 
@@ -187,8 +211,10 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     import numpy as np
 
     from vaezoo import training
+    from vaezoo.export.web import find_ort_web
     from vaezoo.plots import save_grid, save_traversals
 
+    ort_web = find_ort_web(args.ort_web) if args.ort_web and not args.no_export else None  # wrong: fail before training
     os.makedirs(args.out, exist_ok=True)
     data = _quickstart_data(args)
     print(f"vaezoo quickstart: training '{args.model}' on {data.name} ({len(data.train.x)} examples) ...")
@@ -227,6 +253,18 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         manifest = export(model, os.path.join(args.out, "export"), check_data=test[:64])
         summary["export_parity_ok"] = manifest.data["parity"]["ok"]
         print(parity_summary(manifest.data["parity"]))
+        from vaezoo.export.web import card_from_json, export_web, locate_ort_web, ort_web_hint
+
+        site = os.path.join(args.out, "web")
+        try:
+            ort_web = ort_web or locate_ort_web()
+        except (OSError, ValueError) as err:  # offline without the files: the quickstart goes on without the page
+            print(f"vaezoo quickstart: no web page ({err}); {ort_web_hint()}", file=sys.stderr)
+        else:
+            card = card_from_json({"data": data.name, "split": "test", **summary["test"]})
+            export_web(model, site, data=test, data_name=data.name, check_data=test[:64], card=card, ort_web=ort_web)
+            print(f"latent explorer in {site}: serve it with python -m http.server --bind 127.0.0.1 -d {site} "
+                  "and open http://127.0.0.1:8000/")
     summary["files"] = sorted(os.listdir(args.out))
     _print_json(summary, os.path.join(args.out, "summary.json"))
     return 0
@@ -303,12 +341,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--out", default="samples.png")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--label", type=int, help="class of the samples of a conditional model (default: each class in turn)"
+    )
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser(
         "quickstart",
         help="train, evaluate and save a small VAE on the best local data set, write pictures, "
-        "export it to ONNX and TFLite and check parity",
+        "export it to ONNX and TFLite, check parity and write a latent-explorer web page",
     )
     p.add_argument("--out", default="vaezoo-quickstart", help="output folder")
     p.add_argument("--model", default="vae")
@@ -317,7 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20000, help="examples per split (default 20000)")
     p.add_argument("--k", type=int, default=100, help="importance samples for the NLL estimate")
     p.add_argument("--eval-examples", type=int, default=1000)
-    p.add_argument("--no-export", action="store_true", help="skip the ONNX/TFLite export and parity check")
+    p.add_argument("--no-export", action="store_true", help="skip the ONNX/TFLite export, parity check and web page")
+    p.add_argument(
+        "--ort-web", metavar="PATH", help="onnxruntime-web files for the web page (a folder or the npm tarball); "
+        "default: the cache, filled from the npm registry when it can be reached",
+    )
     p.add_argument("--config", nargs="*", default=["hidden_units=[256]", "latent_dim=16"], metavar="KEY=VALUE")
     _add_common(p)
     p.set_defaults(func=cmd_quickstart)

@@ -101,11 +101,12 @@ def steps_per_epoch(num_examples: int, batch_size: int, steps_per_execution: int
     return math.ceil(steps / int(steps_per_execution)) * int(steps_per_execution)
 
 
-def batch_stream(x: np.ndarray, batch_size: int, seed: int, steps: int, start_step: int = 0):
+def batch_stream(x: np.ndarray | tuple, batch_size: int, seed: int, steps: int, start_step: int = 0):
     """The training batches of every epoch, from global step ``start_step`` on: a
     ``tf.data.Dataset`` (endless) in which epoch e holds ``steps`` batches of the
     examples in a stateless shuffle of (seed, e). Any step's batch depends only on
     (seed, step), which is what lets a resumed run see exactly the batches it missed.
+    ``x`` may be a tuple of arrays (examples and their labels): batches are then tuples.
 
     Example:
         >>> x = np.arange(6, dtype="float32")[:, None]
@@ -114,9 +115,10 @@ def batch_stream(x: np.ndarray, batch_size: int, seed: int, steps: int, start_st
         >>> resumed == whole[3:]
         True
     """
-    n, per_epoch = len(x), int(steps) * int(batch_size)
+    arrays = x if isinstance(x, tuple) else (x,)
+    n, per_epoch = len(arrays[0]), int(steps) * int(batch_size)
     repeats = math.ceil(per_epoch / n)
-    examples = tf.constant(x)
+    tensors = [tf.constant(a) for a in arrays]
     seed = int(seed)
 
     def epoch_batches(epoch):
@@ -124,12 +126,16 @@ def batch_stream(x: np.ndarray, batch_size: int, seed: int, steps: int, start_st
         order = tf.tile(order, [repeats])[:per_epoch]
         return tf.data.Dataset.from_tensor_slices(tf.reshape(order, [int(steps), int(batch_size)]))
 
+    def gather(index):
+        batch = tuple(tf.gather(t, index) for t in tensors)
+        return batch if isinstance(x, tuple) else batch[0]
+
     first_epoch = int(start_step) // int(steps)
     dataset = (
         tf.data.Dataset.range(first_epoch, 2**62)
         .flat_map(epoch_batches)
         .skip(int(start_step) - first_epoch * int(steps))
-        .map(lambda index: tf.gather(examples, index), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
     )
     options = tf.data.Options()
@@ -140,8 +146,8 @@ def batch_stream(x: np.ndarray, batch_size: int, seed: int, steps: int, start_st
 
 def train(
     model,
-    x_train: np.ndarray,
-    x_valid: np.ndarray | None = None,
+    x_train: np.ndarray | tuple,
+    x_valid: np.ndarray | tuple | None = None,
     epochs: int = 10,
     batch_size: int = 128,
     callbacks: list | None = None,
@@ -152,6 +158,8 @@ def train(
 ) -> TrainResult:
     """Fit ``model`` (already compiled) on the batches of :func:`batch_stream` and time it.
 
+    ``x_train`` and ``x_valid`` are arrays of examples, or tuples ``(examples, labels)``
+    for a conditional model (``model.conditional``), whose labels are checked first.
     ``batch_size`` is the global batch (under ``tf.distribute``, split over replicas).
     With ``backup_dir``, a :class:`ResumableBackup` saves the training state there at
     every epoch end and every ``backup_every`` steps; if the run is killed, the same
@@ -169,8 +177,13 @@ def train(
     if int(epochs) < 1 or int(batch_size) < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
     keras.utils.set_random_seed(seed)
+    x_train, y_train = _labelled(model, x_train, "x_train")
+    x_valid, y_valid = _labelled(model, x_valid, "x_valid")
     x_train = model._checked(x_train, "x_train")
     steps = steps_per_epoch(len(x_train), batch_size, model.steps_per_execution)
+    if y_train is not None:
+        x_train = (x_train, model.check_labels(y_train, len(x_train), "y_train"))
+    valid = None if x_valid is None else (x_valid,) if y_valid is None else (x_valid, y_valid)
     callbacks = list(callbacks or [])
     start_step = 0
     if backup_dir:
@@ -186,7 +199,7 @@ def train(
     with model.distribute_strategy.scope():  # variables a model makes in fit join its strategy
         history = model.fit(
             trusted_dataset(batch_stream(x_train, batch_size, seed, steps, start_step)),
-            validation_data=None if x_valid is None else (x_valid,),
+            validation_data=valid,
             epochs=epochs,
             steps_per_epoch=steps,
             callbacks=[*callbacks, timer],
@@ -197,6 +210,18 @@ def train(
     steady = float(np.median(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds or [seconds]))
     history_dict = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     return TrainResult(model, history_dict, seconds, epoch_seconds, steps * int(batch_size) / steady)
+
+
+def _labelled(model, data, name: str) -> tuple[Any, Any]:
+    """``(examples, labels)`` from an array, ``(x,)`` or ``(x, y)``; labels are required
+    by a conditional model (``model.conditional``) and refused by any other."""
+    x, y = (data[0], data[1] if len(data) > 1 else None) if isinstance(data, tuple) else (data, None)
+    if getattr(model, "conditional", False):
+        if x is not None and y is None:
+            raise ValueError(f"{type(model).__name__} is conditional: pass {name} as (examples, labels)")
+    elif y is not None:
+        raise ValueError(f"{name} holds labels, but {type(model).__name__} is not conditional")
+    return x, y
 
 
 class ResumableBackup(keras.callbacks.BackupAndRestore):
@@ -385,8 +410,12 @@ def _replace_durably(tmp: str, path: str) -> None:
         os.close(folder)
 
 
-def evaluate(model, x: np.ndarray, num_samples: int = 1000, batch_size: int = 100, seed: int = 0, verbose: int = 0) -> dict[str, float]:
-    """Test-set ELBO and importance-sampled NLL (nats), bits/dim, and timing.
+def evaluate(
+    model, x: np.ndarray | tuple, num_samples: int = 1000, batch_size: int = 100, seed: int = 0, verbose: int = 0
+) -> dict[str, float]:
+    """Test-set ELBO and importance-sampled NLL (nats), bits/dim, and timing; ``x`` is
+    an array of examples, or ``(examples, labels)`` for a conditional model (then the
+    NLL is of p(x|y)).
 
     Example:
         >>> import numpy as np
@@ -395,7 +424,9 @@ def evaluate(model, x: np.ndarray, num_samples: int = 1000, batch_size: int = 10
         ['bits_per_dim', 'elbo', 'examples', 'nll', 'num_samples', 'seconds']
     """
     start = time.perf_counter()
-    elbo, log_px = model.importance_estimates(x, num_samples, batch_size=batch_size, seed=seed, verbose=verbose)
+    x, y = _labelled(model, x, "x")
+    data = (x,) if y is None else (x, y)
+    elbo, log_px = model.importance_estimates(*data, num_samples, batch_size=batch_size, seed=seed, verbose=verbose)
     nll = -float(np.mean(log_px))
     return {
         "elbo": float(np.mean(elbo)),

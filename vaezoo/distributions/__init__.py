@@ -30,6 +30,7 @@ from vaezoo.distributions.heads import (
     posterior_head,
 )
 from vaezoo.distributions.priors import StandardNormalPrior
+from vaezoo.distributions.structured import StructuredGaussian
 
 __all__ = [
     "LIKELIHOODS",
@@ -44,6 +45,19 @@ __all__ = [
     "LikelihoodHead",
     "PosteriorHead",
     "StandardNormalPrior",
+    "StructuredGaussian",
     "likelihood_head",
     "posterior_head",
 ]
+
+# Mixture priors (VampPrior, mixture of Gaussians).
+from vaezoo.distributions.mixture_priors import MixtureOfGaussiansPrior, VampPrior  # noqa: E402
+
+__all__ += ["MixtureOfGaussiansPrior", "VampPrior"]
+
+# Flow posteriors (IAF, planar) and discrete latents (vector quantiser, Gumbel-softmax).
+from vaezoo.distributions.discrete import UniformCategoricalPrior, VectorQuantizer  # noqa: E402
+from vaezoo.distributions.flows import MADE, IAFPosterior, PlanarPosterior  # noqa: E402
+from vaezoo.distributions.relaxed import GumbelSoftmaxPosterior  # noqa: E402
+
+__all__ += ["GumbelSoftmaxPosterior", "IAFPosterior", "MADE", "PlanarPosterior", "UniformCategoricalPrior", "VectorQuantizer"]

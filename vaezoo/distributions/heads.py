@@ -182,8 +182,9 @@ class LikelihoodHead(DistributionHead):
         return tfd.Independent(base, reinterpreted_batch_ndims=len(self.data_shape))
 
     def prepare_targets(self, x: tf.Tensor) -> tf.Tensor:
-        """Map data (as fed to the model) to values in the distribution's support."""
-        return x
+        """Map data (as fed to the model, in any float dtype) to values in the
+        distribution's support, in the head's dtype."""
+        return tf.cast(x, self.compute_dtype)
 
     def mean(self, params: dict[str, tf.Tensor]) -> tf.Tensor:
         """The expected data value, shaped like the data (an image for image data)."""
@@ -395,11 +396,14 @@ class Categorical(LikelihoodHead):
         return {**super().get_config(), "num_categories": self.num_categories}
 
 
+from vaezoo.distributions.structured import StructuredGaussian  # noqa: E402  (subclasses LikelihoodHead)
+
 LIKELIHOODS: dict[str, type[LikelihoodHead]] = {
     "bernoulli": Bernoulli,
     "continuous_bernoulli": ContinuousBernoulli,
     "gaussian": Gaussian,
     "categorical": Categorical,
+    "structured_gaussian": StructuredGaussian,
 }
 
 

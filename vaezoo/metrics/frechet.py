@@ -224,17 +224,8 @@ def train_feature_classifier(
     return record
 
 
-def load_feature_extractor(data_name: str, directory: str | pathlib.Path = CLASSIFIER_DIR, batch_size: int = 512) -> Callable[[np.ndarray], np.ndarray]:
-    """The trained classifier of ``data_name`` as a function images -> features (N, 64).
-
-    The weights file must match the sha256 in its record.
-
-    Example:
-        >>> load_feature_extractor("fashion_mnist")(np.zeros((3, 28, 28, 1), "float32")).shape
-        (3, 64)
-    """
-    from vaezoo._tf import keras
-
+def _load_classifier(data_name: str, directory: str | pathlib.Path = CLASSIFIER_DIR):
+    """The shipped classifier of ``data_name``, its weights checked against their sha256."""
     directory = pathlib.Path(directory)
     record_path = directory / f"{data_name}.json"
     _task(data_name)
@@ -246,8 +237,36 @@ def load_feature_extractor(data_name: str, directory: str | pathlib.Path = CLASS
         raise ValueError(f"{weights} does not match the sha256 in {record_path}")
     classifier = build_feature_classifier(data_name)
     classifier.load_weights(weights)
+    return classifier
+
+
+def load_feature_extractor(data_name: str, directory: str | pathlib.Path = CLASSIFIER_DIR, batch_size: int = 512) -> Callable[[np.ndarray], np.ndarray]:
+    """The trained classifier of ``data_name`` as a function images -> features (N, 64).
+
+    The weights file must match the sha256 in its record.
+
+    Example:
+        >>> load_feature_extractor("fashion_mnist")(np.zeros((3, 28, 28, 1), "float32")).shape
+        (3, 64)
+    """
+    from vaezoo._tf import keras
+
+    classifier = _load_classifier(data_name, directory)
     extractor = keras.Model(classifier.input, classifier.get_layer("features").output)
     return lambda x: np.asarray(extractor.predict(np.asarray(x, np.float32), batch_size=batch_size, verbose=0), np.float64)
+
+
+def classify(x: np.ndarray, data_name: str, directory: str | pathlib.Path = CLASSIFIER_DIR, batch_size: int = 512) -> np.ndarray:
+    """The shipped classifier's prediction of its first task head for each image, e.g.
+    the Fashion-MNIST class of generated samples (for conditional models).
+
+    Example:
+        >>> classify(np.zeros((2, 28, 28, 1), "float32"), "fashion_mnist").shape
+        (2,)
+    """
+    classifier = _load_classifier(data_name, directory)
+    logits = classifier.predict(np.asarray(x, np.float32), batch_size=batch_size, verbose=0)
+    return np.argmax(logits[_task(data_name).heads[0][0]], axis=-1)
 
 
 def model_samples(model, n: int, seed: int = 0, mean: bool = True) -> np.ndarray:

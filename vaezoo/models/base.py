@@ -132,9 +132,11 @@ class BaseVAE(keras.Model):
         self.likelihood_options = dict(likelihood_options or {})
         self.seed = int(seed)
 
-        self.posterior = posterior_head(posterior, self.latent_dim, name="posterior")
+        # Distributions and densities stay float32 under a mixed-precision policy: only the
+        # networks compute in float16 (their outputs are cast to float32 before the heads).
+        self.posterior = self._make_posterior(posterior)
         self.likelihood = likelihood_head(
-            likelihood, self.data_shape, name="likelihood", **self.likelihood_options
+            likelihood, self.data_shape, name="likelihood", dtype="float32", **self.likelihood_options
         )
         self.prior = self._make_prior(prior)
         self._check_size()
@@ -155,9 +157,14 @@ class BaseVAE(keras.Model):
 
     # ------------------------------------------------------------------ construction
 
+    def _make_posterior(self, posterior: str):
+        """The head of q(z|x) for the ``posterior`` argument (a model with its own kind of
+        posterior overrides this; the encoder is sized by the head's ``num_params``)."""
+        return posterior_head(posterior, self.latent_dim, name="posterior", dtype="float32")
+
     def _make_prior(self, prior):
         if prior is None:
-            return StandardNormalPrior(self.latent_dim, name="prior")
+            return StandardNormalPrior(self.latent_dim, name="prior", dtype="float32")
         if isinstance(prior, dict):
             prior = keras.saving.deserialize_keras_object(prior)
         if getattr(prior, "latent_dim", self.latent_dim) != self.latent_dim:

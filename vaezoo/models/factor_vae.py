@@ -22,7 +22,7 @@ def build_discriminator(latent_dim: int, units: Sequence[int], name: str = "disc
     """
     stack: list[keras.layers.Layer] = [keras.Input((latent_dim,))]
     stack += [keras.layers.Dense(u, activation="leaky_relu") for u in units]
-    stack.append(keras.layers.Dense(2))
+    stack.append(keras.layers.Dense(2, dtype="float32"))  # logits in float32 under mixed precision
     return keras.Sequential(stack, name=name)
 
 
