@@ -92,7 +92,7 @@ def export(
     model,
     path: str | os.PathLike,
     formats: str | Sequence[str] = ("onnx", "tflite"),
-    parts: str | Sequence[str] = PART_NAMES,
+    parts: str | Sequence[str] | None = None,
     precision: str = "fp32",
     calibration_data: np.ndarray | None = None,
     check_data: np.ndarray | None = None,
@@ -111,7 +111,9 @@ def export(
         path: the export directory (created if needed; files of the same names are
             overwritten).
         formats: any of ``"onnx"``, ``"tflite"``.
-        parts: any of the model's parts (``"encoder"``, ``"decoder"``, ``"sampler"``).
+        parts: any of the model's parts (``"encoder"``, ``"decoder"``, ``"sampler"``, or a
+            part of the model's own ``export_parts()``); None: those of encoder, decoder
+            and sampler that the model has (a model without an encoder exports two).
         precision: ``"fp32"``, ``"fp16"`` (float16 weights) or ``"int8"`` (TFLite
             integer quantization calibrated on ``calibration_data``; ONNX dynamic int8).
         calibration_data: float32 data ``(n,) + data_shape`` in [0, 1]; required for
@@ -140,6 +142,8 @@ def export(
         raise ValueError(f"unknown precision {precision!r}; choose from {list(PRECISIONS)}")
     _check_model(model)
     available = model_parts(model)
+    if parts is None:
+        parts = [p for p in PART_NAMES if p in available]
     names = _as_tuple(parts, "part(s)", list(available))
     if precision == "int8" and calibration_data is None:
         raise ValueError("precision='int8' needs calibration_data: real examples to calibrate the quantization")

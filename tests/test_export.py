@@ -107,6 +107,14 @@ def vae_export(vae, tmp_path_factory):
     return path, model, x[-CHECK_BATCH:]
 
 
+def _parts(model) -> list[str]:
+    """The standard parts the model exports by default (a model without an encoder, such
+    as the evolutionary binary-latent VAE, has a decoder and a sampler only)."""
+    from vaezoo.export.parts import model_parts
+
+    return [p for p in PARTS if p in model_parts(model)]
+
+
 def _labels(model, n: int) -> dict[str, np.ndarray]:
     """The label input ``y`` of a conditional model's parts (one-hot classes in turn), else none."""
     if not getattr(model, "conditional", False):
@@ -143,6 +151,8 @@ def _feed(model, part: str, x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("part", PARTS)
 def test_fp32_parity_with_keras(exported, part, backend):
     model = exported["model"]
+    if part not in _parts(model):
+        pytest.skip(f"{exported['name']} has no {part} part")
     edge = runtime.load(exported["path"], backend=backend)
     name = {"encoder": "x", "decoder": "z", "sampler": "eps"}[part]
     for batch in (1, CHECK_BATCH):
@@ -171,7 +181,8 @@ def test_manifest_describes_files_and_parity(exported):
     assert data["preprocessing"]["range"] == [0.0, 1.0]
     assert data["postprocessing"]["likelihood"] == type(model.likelihood).__name__
     assert data["postprocessing"]["params"] == list(model.likelihood.param_names)
-    assert list(data["parts"]) == list(PARTS)
+    parts = _parts(model)
+    assert list(data["parts"]) == parts
     for part, entry in data["parts"].items():
         for tensor in entry["inputs"] + entry["outputs"]:
             assert tensor["shape"][0] is None and tensor["dtype"] == "float32"
@@ -183,12 +194,13 @@ def test_manifest_describes_files_and_parity(exported):
             assert info["file"] == f"{part}.fp32{FORMATS[fmt]}"
             assert info["sha256"] == sha256_file(file)
             assert info["bytes"] == os.path.getsize(file) > 0
-    assert set(t["name"] for t in data["parts"]["encoder"]["outputs"]) == set(model.posterior.param_names)
+    if "encoder" in parts:
+        assert set(t["name"] for t in data["parts"]["encoder"]["outputs"]) == set(model.posterior.param_names)
     parity = data["parity"]
     assert parity["ok"] and parity["batch_sizes"] == [1, CHECK_BATCH]
     assert (parity["tolerance"]["atol"], parity["tolerance"]["rtol"]) == (FP32_ATOL, FP32_RTOL)
     covered = {(r["part"], r["format"], r["batch"]) for r in parity["results"]}
-    assert covered == {(p, f, b) for p in PARTS for f in FORMATS for b in (1, CHECK_BATCH)}
+    assert covered == {(p, f, b) for p in parts for f in FORMATS for b in (1, CHECK_BATCH)}
     assert all(r["finite"] and r["max_abs_diff"] <= r["allowed"] for r in parity["results"])
 
 
@@ -232,13 +244,13 @@ def test_tflite_dynamic_batch_is_finite(exported):
 def test_runtime_round_trip(exported, backend):
     model, x = exported["model"], exported["x"]
     edge = runtime.load(exported["path"], backend=backend)
-    assert edge.backend == backend and edge.parts == list(PARTS)
+    assert edge.backend == backend and edge.parts == _parts(model)
     labels = _labels(model, len(x))
-    recon = edge.reconstruct(x, **labels)
-    np.testing.assert_allclose(recon, model.reconstruct(x, *labels.values()), atol=FP32_ATOL)
-    loc = edge.encode(x, **labels)["loc"]
-    np.testing.assert_allclose(loc, np.asarray(model.encode(x, *labels.values()).mean()), atol=FP32_ATOL)
-    np.testing.assert_allclose(edge.decode(loc, **labels)["mean"], recon, atol=FP32_ATOL)
+    if "encoder" not in edge.parts:  # no encoder: decode codes (0/1, which every code space holds) instead
+        z = (np.random.default_rng(1).random((len(x), model.latent_dim)) < 0.5).astype(np.float32)
+        np.testing.assert_allclose(edge.decode(z)["mean"], model.likelihood.mean(model.decoder_params(z)), atol=FP32_ATOL)
+    else:
+        _check_encode_decode(edge, model, x, labels)
     eps = np.random.default_rng(0).standard_normal((3,) + model.prior.noise_shape)  # float64: cast
     labels = _labels(model, 3)
     sample = edge.sample(eps, **labels)
@@ -246,6 +258,14 @@ def test_runtime_round_trip(exported, backend):
     expected = model.likelihood.mean(model.decoder_params(z, *labels.values()))
     np.testing.assert_allclose(sample["mean"], expected, atol=FP32_ATOL)
     assert sample["mean"].shape == (3,) + model.data_shape
+
+
+def _check_encode_decode(edge, model, x, labels) -> None:
+    recon = edge.reconstruct(x, **labels)
+    np.testing.assert_allclose(recon, model.reconstruct(x, *labels.values()), atol=FP32_ATOL)
+    loc = edge.encode(x, **labels)["loc"]
+    np.testing.assert_allclose(loc, np.asarray(model.encode(x, *labels.values()).mean()), atol=FP32_ATOL)
+    np.testing.assert_allclose(edge.decode(loc, **labels)["mean"], recon, atol=FP32_ATOL)
 
 
 def test_check_rebuilds_the_model_from_weights(exported):
@@ -302,8 +322,11 @@ def test_weights_are_optional_for_the_runtime_but_not_for_check(exported, tmp_pa
     path = tmp_path / "deploy"
     shutil.copytree(exported["path"], path)
     (path / WEIGHTS_NAME).unlink()
-    labels = _labels(exported["model"], 2)
-    assert runtime.load(path).encode(exported["x"][:2], **labels)["loc"].shape == (2, exported["model"].latent_dim)
+    model, edge = exported["model"], runtime.load(path)
+    if "encoder" in edge.parts:
+        assert edge.encode(exported["x"][:2], **_labels(model, 2))["loc"].shape == (2, model.latent_dim)
+    else:
+        assert edge.decode(np.zeros((2, model.latent_dim), np.float32))["mean"].shape == (2,) + model.data_shape
     with pytest.raises(FileNotFoundError, match=WEIGHTS_NAME):
         check(path)
 

@@ -506,3 +506,19 @@ register(
     hidden_units=(500,),
     latent_dim=50,
 )
+
+# Binary latents trained by direct evolutionary optimization: no encoder, so it exports
+# a decoder and a sampler only.
+register(
+    "deo_binary_vae",
+    "vaezoo.models.deo:DEOBinaryVAE",
+    data="binarized_mnist",
+    summary="Binary latents (Bernoulli prior), no encoder: evolutionary E-step on stored truncated posteriors",
+    paper="Drefs et al. 2023, Direct Evolutionary Optimization of Variational Autoencoders with Binary Latents",
+    latent_dim=32,
+    hidden_units=(512, 256),
+    num_states=32,
+    parents=4,
+    children=4,
+    generations=2,
+)

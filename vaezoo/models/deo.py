@@ -65,7 +65,7 @@ class BernoulliPrior(keras.layers.Layer):
 
     def log_probabilities(self) -> tuple[tf.Tensor, tf.Tensor]:
         """(log pi_h, log(1 - pi_h)), each of shape (H,), computed stably."""
-        t = tf.convert_to_tensor(self.threshold)
+        t = tf.cast(self.threshold, tf.float32)  # float32 also inside a mixed-precision model's call
         standard = tfd.Normal(0.0, 1.0)
         return standard.log_cdf(t), standard.log_cdf(-t)
 
@@ -82,7 +82,7 @@ class BernoulliPrior(keras.layers.Layer):
 
     def from_noise(self, eps: tf.Tensor) -> tf.Tensor:
         """Binary states for standard-normal noise ``eps``: ``1[eps < t]``."""
-        return tf.cast(tf.convert_to_tensor(eps, tf.float32) < self.threshold, tf.float32)
+        return tf.cast(tf.cast(eps, tf.float32) < tf.cast(self.threshold, tf.float32), tf.float32)
 
     def call(self, eps: tf.Tensor) -> tf.Tensor:
         return self.from_noise(eps)
