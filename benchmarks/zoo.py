@@ -125,10 +125,12 @@ def run_model(name: str, args: argparse.Namespace, cache: dict) -> dict[str, Any
     record.update(_fit(model, data, args))
     x_test = data.test.x[: args.test_examples]
     y_test = None if data.test.y is None else data.test.y[: args.test_examples]
-    test_data = (x_test, y_test) if _labelled(model) else x_test
-    terms = model.evaluate(*(test_data if _labelled(model) else (x_test,)), batch_size=args.batch_size, verbose=0, return_dict=True)
+    # Conditional and semi-supervised models are scored on log p(x|y) with the test labels.
+    test_data = (x_test, y_test) if getattr(model, "conditional", False) else (x_test,)
+    terms = model.evaluate(*test_data, batch_size=args.batch_size, verbose=0, return_dict=True)
     record["test_terms"] = {k: float(v) for k, v in terms.items()}
-    record.update({f"test_{k}": v for k, v in training.evaluate(model, test_data, num_samples=args.k, seed=args.seed).items()})
+    evaluated = training.evaluate(model, test_data if len(test_data) > 1 else x_test, num_samples=args.k, seed=args.seed)
+    record.update({f"test_{k}": v for k, v in evaluated.items()})
     record.update(_headline(model, data, x_test, y_test, args))
     return record
 
