@@ -61,3 +61,46 @@ def quickstart_run(tmp_path_factory):
     if result.returncode != 0:
         raise AssertionError(f"vaezoo {' '.join(argv)} exited {result.returncode}:\n{result.stderr[-3000:]}")
     return out, result, ort_web
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--model-shard",
+        default=None,
+        metavar="I/N",
+        help="run the tests parametrized by a registered model only for the I-th of N groups of models "
+        "(round robin over vaezoo.list_models()), and every other test only in group 1; "
+        "tests/run.sh uses it to keep each process's compiled functions small",
+    )
+
+
+def _shard(config: pytest.Config) -> tuple[int, int] | None:
+    value = config.getoption("--model-shard")
+    if value is None:
+        return None
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise pytest.UsageError(f"--model-shard wants I/N with integers 1 <= I <= N, got {value!r}") from None
+    if not 1 <= index <= count:
+        raise pytest.UsageError(f"--model-shard wants I/N with integers 1 <= I <= N, got {value!r}")
+    return index, count
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shard = _shard(config)
+    if shard is None:
+        return
+    import vaezoo
+
+    index, count = shard
+    groups = {name: position % count + 1 for position, name in enumerate(vaezoo.list_models())}
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        models = [value for value in params.values() if isinstance(value, str) and value in groups]
+        group = groups[models[0]] if models else 1
+        (keep if group == index else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = keep
