@@ -464,6 +464,22 @@ class BaseVAE(keras.Model):
         """
         return int(self._monitor.skipped.numpy())
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras builds a model under ``tf.distribute`` from the first batch, reduced
+        over replicas with MEAN; MultiWorkerMirroredStrategy's reduce refuses a batch
+        that is a tuple, such as the ``(x, y)`` pairs of a conditional model. A batch
+        only gives shapes here, so this builds from the first replica's share instead."""
+        strategy = self._distribute_strategy
+        if iterator is None or strategy is None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        for _, _, batches in iterator:
+            first = strategy.experimental_local_results
+            data_batch = tf.nest.map_structure(
+                lambda v: first(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v, next(batches)
+            )
+            break
+        return super()._maybe_symbolic_build(data_batch=data_batch)
+
     def make_train_function(self, force: bool = False):
         """Keras's train function, wrapped: after each execution the host reads the
         non-finite record (raising or warning, per ``on_nan``), and executions that a
