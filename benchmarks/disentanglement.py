@@ -77,6 +77,7 @@ def markdown(rows: list[dict]) -> str:
 def main() -> None:
     import vaezoo
     from vaezoo import datasets
+    from vaezoo.cli import print_json
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="*", help="registry names (default: the candidates that are registered)")
@@ -100,11 +101,7 @@ def main() -> None:
         rows.append(run_model(name, data, args))
         print(json.dumps(rows[-1]), flush=True)
     record = {"config": vars(args), "models_registered": vaezoo.list_models(), "results": rows}
-    text = json.dumps(record, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+    print_json(record, args.json, sort_keys=False)
     print()
     print(markdown(rows))
 

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -27,14 +26,15 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-import vaezoo
-from vaezoo import datasets
-from vaezoo._tf import keras, tf
 from vaezoo.export import export, runtime
 from vaezoo.export.manifest import FORMATS, PRECISIONS
 from vaezoo.export.parity import ParityError
 from vaezoo.export.parts import model_parts
+
+import vaezoo
+from vaezoo import datasets
+from vaezoo._tf import keras, tf
+from vaezoo.cli import print_json
 
 KERAS_ENGINES = ("keras.predict", "keras call", "tf.function", "tf.function xla")
 EXPORT_ENGINES = tuple(f"{fmt} {precision}" for fmt in FORMATS for precision in PRECISIONS)
@@ -168,11 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": args.threads,
         "models": [benchmark(m, args.batches, args.repeats, args.budget, args.train_steps, args.threads) for m in args.models],
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as handle:
-            handle.write(text + "\n")
+    print_json(report, args.json, sort_keys=False)
     print()
     print(markdown(report))
     return report

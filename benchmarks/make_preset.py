@@ -43,7 +43,8 @@ def main() -> None:
         "date": datetime.date.today().isoformat(),
     }
     if args.csv_log:
-        rows = list(csv.DictReader(open(args.csv_log)))
+        with open(args.csv_log, newline="") as handle:
+            rows = list(csv.DictReader(handle))
         best = min(rows, key=lambda r: float(r["val_loss"]))
         card["kept_epoch"] = int(best["epoch"]) + 1
         card["kept_epoch_metrics"] = {k: float(v) for k, v in best.items() if k != "epoch"}

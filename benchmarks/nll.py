@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from vaezoo.cli import parse_overrides, print_json
+
 #: Published test NLLs (nats) on statically binarized MNIST, by registry model name.
 ANCHORS: dict[str, list[tuple[str, float]]] = {
     "vae": [
@@ -83,7 +85,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", help="also write the report here")
     parser.add_argument("--smoke", action="store_true", help="tiny data, network and budget: seconds per model")
     args = parser.parse_args(argv)
-    args.config = _overrides(args.config)
+    args.config = parse_overrides(args.config)
     args.targets = args.targets or list(DEFAULT_MODELS)
     if args.smoke:
         for key in ("limit", "epochs", "k", "valid_k", "batch_size"):
@@ -93,19 +95,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.backup_every and not args.backup_dir:
         parser.error("--backup-every needs --backup-dir")
     return args
-
-
-def _overrides(items: Sequence[str]) -> dict[str, Any]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--config takes KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def _config_for(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -264,11 +253,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "results": results,
         "wall_seconds": round(time.perf_counter() - start, 1),
     }
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+    print_json(report, args.json, indent=1, sort_keys=False)
     print()
     print(table(results))
     return report

@@ -16,6 +16,7 @@ import time
 
 import vaezoo
 from vaezoo import datasets, presets, training
+from vaezoo.cli import print_json
 
 CHECK = {"num_samples": 100, "examples": 500, "seed": 0}
 
@@ -70,11 +71,7 @@ def main() -> None:
     if args.write_card:
         for result in results:
             result["preset.json sha256"] = write_card(result)
-    text = json.dumps(results, indent=1)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+    print_json(results, args.json, indent=1, sort_keys=False)
     print("\n| preset | data | test NLL (nats) | k | test ELBO | check NLL (k=100, 500 ex.) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in results:

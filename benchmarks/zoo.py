@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 
-
 #: Overrides of ``--smoke``: tiny networks.
 SMOKE = {"hidden_units": (16,), "latent_dim": 4}
 
@@ -206,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"zoo: {name} ...", file=sys.stderr, flush=True)
         try:
             records.append(run_model(name, args, cache))
-        except Exception as error:  # one failing model is reported, not fatal to the table
+        except Exception as error:  # noqa: BLE001 - one failing model is reported, not fatal to the table
             records.append({"model": name, "error": f"{type(error).__name__}: {error}"[:300]})
         print(json.dumps(records[-1], default=float), file=sys.stderr, flush=True)
         _write(args, command.strip(), records)  # after every model: a killed run keeps what it measured

@@ -101,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
             figures = check(args.check, data=_data(args.data, args.limit)[1])
             print(parity_summary(figures))
             return 0
-        import vaezoo
         from vaezoo.export.exporter import export
+
+        import vaezoo
 
         model = vaezoo.load_model(args.model)
         calibration, check_x = _data(args.data, args.limit)
@@ -131,9 +132,10 @@ def run_web(args: argparse.Namespace) -> int:
         raise ValueError("--web DIR takes MODEL.keras and no --out or --check")
     import json
 
-    import vaezoo
     from vaezoo.export.parity import ParityError
     from vaezoo.export.web import card_from_json, export_web
+
+    import vaezoo
 
     card = None
     if args.card:

@@ -9,9 +9,10 @@ precision ONNX                                    TFLite
 fp32      tf2onnx, opset :data:`ONNX_OPSET`       built-in ops only, no quantization
 fp16      float16 weights, cast to float32 in     float16 weight quantization
           the graph (computation stays float32)   (``target_spec.supported_types``)
-int8      dynamic quantization: int8 weights,     integer post-training quantization of the
-          uint8 activations quantized per call    weight layers, calibrated on ``calibration``;
-          (onnxruntime ``quantize_dynamic``)      head arithmetic and I/O stay float32
+int8      dynamic quantization: int8 per-channel  integer post-training quantization of the
+          weights, uint8 activations quantized    weight layers (int8 per-channel weights, int8
+          per call (``quantize_dynamic``)         activations calibrated on ``calibration``);
+                                                  head arithmetic and I/O stay float32
 ========= ======================================= ===========================================
 
 Example:
@@ -34,9 +35,9 @@ import onnx
 import tf2onnx
 from onnx import numpy_helper
 from tf2onnx.onnx_opset.controlflow import Select
+from vaezoo.export.lowering import ONNX_LOWERED, TFLITE_LOWERED, FrozenGraph
 
 from vaezoo._tf import tf
-from vaezoo.export.lowering import ONNX_LOWERED, TFLITE_LOWERED, FrozenGraph
 
 ONNX_OPSET = 17
 FP16_MIN_ELEMENTS = 16
@@ -60,10 +61,8 @@ TFLITE_FLOAT_OPS = (
 """TFLite int8 keeps these ops in float32, so that only the weight layers
 (FULLY_CONNECTED, CONV_2D, TRANSPOSE_CONV) and their activations are quantized: the
 distribution heads' arithmetic (softplus, sigmoid, the continuous Bernoulli mean) is
-wrecked by 8-bit intermediates. Known limit: when a layer's output feeds several
-slices (the ``tril`` posterior's ``loc`` and Cholesky parameters), the TFLite quantizer
-may give the layer's output the range of one slice, clipping the other; the parity
-check then fails the export rather than writing a wrong file."""
+wrecked by 8-bit intermediates. The calibration ranges of the tensors that only these
+ops touch are dropped before quantization (:func:`_quantized_region_statistics`)."""
 
 Feeds = dict[str, np.ndarray]
 
@@ -120,7 +119,7 @@ def _onnx_int8(model: onnx.ModelProto) -> onnx.ModelProto:
     with tempfile.TemporaryDirectory() as tmp:
         source, target = os.path.join(tmp, "fp32.onnx"), os.path.join(tmp, "int8.onnx")
         onnx.save(model, source)
-        quantize_dynamic(source, target, weight_type=QuantType.QInt8)
+        quantize_dynamic(source, target, per_channel=True, weight_type=QuantType.QInt8)
         return onnx.load(target)
 
 
@@ -145,6 +144,57 @@ def _representative(graph: FrozenGraph, calibration: Feeds) -> Callable[[], Iter
     return examples
 
 
+def _quantized_region_statistics(calibrated: bytes) -> bytes:
+    """The calibrated TFLite model with calibration ranges only on the tensors that a
+    quantized op (one not in :data:`TFLITE_FLOAT_OPS`) reads or writes.
+
+    The MLIR quantizer gives "same-scale" ops (slices, reshapes, selects) one scale for
+    input and output and propagates it backwards even through ops it then keeps in
+    float, so a head tensor's range overrode the range of the weight layer that feeds
+    it: the continuous Bernoulli mean's ``where(mask, logits, 1.0)`` (all 1.0 while the
+    logits are near 0) gave the decoder's last convolution the range [0, 1], clipping
+    every negative logit to 0, and the ``tril`` posterior's Cholesky slice gave the
+    encoder's last layer its range, clipping ``loc``. Without ranges on the float region,
+    each weight layer's output keeps its own calibrated range.
+    """
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(calibrated, 0))
+    float_ops = set(TFLITE_FLOAT_OPS)
+    for subgraph in model.subgraphs:
+        quantized = set()
+        for op in subgraph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            if names[max(code.builtinCode, code.deprecatedBuiltinCode)] not in float_ops:
+                quantized.update(i for i in (*op.inputs, *op.outputs) if i >= 0)
+        for index, tensor in enumerate(subgraph.tensors):
+            if index not in quantized:
+                tensor.quantization = None
+    builder = flatbuffers.Builder(len(calibrated))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _tflite_int8(converter: tf.lite.TFLiteConverter, graph: FrozenGraph, calibration: Feeds) -> bytes:
+    """Calibrate on ``calibration``, keep the ranges of the quantized region only, and
+    quantize every op but :data:`TFLITE_FLOAT_OPS` (int8 per-channel weights, float I/O).
+
+    These are the steps of ``tf.lite.experimental.QuantizationDebugger`` (a calibrate-only
+    conversion, then ``mlir_quantize`` with denylisted ops), which has no hook between
+    calibration and quantization; it also built an instrumented model that was thrown away.
+    """
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = _representative(graph, calibration)
+    converter.experimental_mlir_quantizer = True
+    converter._experimental_calibrate_only = True  # the calibrated float model, quantized below
+    calibrated = _quantized_region_statistics(converter.convert())
+    return mlir_quantize(calibrated, disable_per_channel=False, denylisted_ops=list(TFLITE_FLOAT_OPS))
+
+
 def to_tflite(graph: FrozenGraph, precision: str, calibration: Feeds | None = None) -> bytes:
     """Serialized TFLite model of ``graph`` with TFLite built-in ops only."""
     converter = tf.lite.TFLiteConverter.from_concrete_functions([graph.lowered(TFLITE_LOWERED).concrete_function()])
@@ -155,13 +205,7 @@ def to_tflite(graph: FrozenGraph, precision: str, calibration: Feeds | None = No
     elif precision == "int8":
         if calibration is None:
             raise ValueError("TFLite int8 quantization needs calibration feeds")
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = examples = _representative(graph, calibration)
-        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(TFLITE_FLOAT_OPS))
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=examples, debug_options=options
-        )
-        return debugger.get_nondebug_quantized_model()
+        return _tflite_int8(converter, graph, calibration)
     return converter.convert()
 
 

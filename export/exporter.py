@@ -19,15 +19,22 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from vaezoo.export.converters import CONVERTERS, ONNX_OPSET
+from vaezoo.export.lowering import freeze
+from vaezoo.export.manifest import (
+    FORMAT_VERSION,
+    FORMATS,
+    PRECISIONS,
+    WEIGHTS_NAME,
+    Manifest,
+    file_entry,
+)
+from vaezoo.export.parity import ParityError, check_data, failures, measure
+from vaezoo.export.parts import PART_NAMES, model_parts
 
 import vaezoo
 from vaezoo import validation
 from vaezoo._tf import keras
-from vaezoo.export.converters import CONVERTERS, ONNX_OPSET
-from vaezoo.export.lowering import freeze
-from vaezoo.export.manifest import FORMAT_VERSION, FORMATS, PRECISIONS, WEIGHTS_NAME, Manifest, file_entry
-from vaezoo.export.parity import ParityError, check_data, failures, measure
-from vaezoo.export.parts import PART_NAMES, model_parts
 
 PIXEL_RANGE = (0.0, 1.0)
 

@@ -35,11 +35,13 @@ import dataclasses
 from collections.abc import Callable, Collection
 
 import numpy as np
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-from vaezoo._tf import tf
+from tensorflow.python.framework.convert_to_constants import (
+    convert_variables_to_constants_v2,
+)
 from vaezoo.export.manifest import TensorInfo
 from vaezoo.export.parts import ExportPart
+
+from vaezoo._tf import tf
 
 NodeDef = tf.compat.v1.NodeDef
 AttrValue = tf.compat.v1.AttrValue

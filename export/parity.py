@@ -19,11 +19,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-
-from vaezoo import validation
 from vaezoo.export import runtime
 from vaezoo.export.manifest import TOLERANCES, Manifest, Tolerance, verify_files
 from vaezoo.export.parts import ExportPart, model_parts, model_samples
+
+from vaezoo import validation
 
 CHECK_BATCH = 64
 """Size of the check batch when no data is given (examples drawn from the model)."""
@@ -124,8 +124,8 @@ def check_data(model, data: np.ndarray | None, name: str) -> tuple[np.ndarray, s
 def rebuild(directory: str, manifest: Manifest):
     """The Keras model of an export: class and config from the manifest, weights from
     ``model.weights.h5`` (hash-checked)."""
-    from vaezoo._tf import keras
     import vaezoo.models  # noqa: F401  (registers the model classes with Keras)
+    from vaezoo._tf import keras
 
     info = manifest.data["model"]
     cls = keras.saving.get_registered_object(info["class"])

@@ -24,9 +24,9 @@ import dataclasses
 from collections.abc import Callable
 
 import numpy as np
+from vaezoo.export.manifest import TensorInfo
 
 from vaezoo._tf import tf
-from vaezoo.export.manifest import TensorInfo
 
 PART_NAMES = ("encoder", "decoder", "sampler")
 

@@ -29,7 +29,6 @@ import os
 from typing import Any, Protocol
 
 import numpy as np
-
 from vaezoo.export.manifest import WEIGHTS_NAME, Manifest, TensorInfo, verify_files
 
 BACKENDS = ("onnx", "tflite")

@@ -299,9 +299,9 @@ def latent_statistics(model, x: np.ndarray, batch_size: int = 256) -> dict[str, 
         (['center', 'kl', 'ranking', 'scale'], 3)
     """
     import numpy as np
+    from vaezoo.export.parts import model_parts
 
     from vaezoo._tf import tf
-    from vaezoo.export.parts import model_parts
     from vaezoo.metrics.likelihood import kl_per_dim_from_moments
 
     dim = int(model.latent_dim)
@@ -337,6 +337,7 @@ def describe(
         [5, 0, 12]
     """
     from vaezoo.export.parts import model_parts, model_samples
+
     from vaezoo.registry import get_spec
 
     decoder = manifest.parts.get("decoder")

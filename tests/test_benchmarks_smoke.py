@@ -44,3 +44,47 @@ def test_throughput_smoke_report(tmp_path):
     assert model["seconds_per_example"] > 0 and model["extrapolated_10k_s"] > 0
     assert report["rss"]["vaezoo"]["peak"]["ru_maxrss_mib"] > 0, report["rss"]
     assert "| network | batch | variant | samples/s |" in (tmp_path / "table.md").read_text()
+
+
+PRECISION_SCRIPT = SCRIPT.parent / "export_precision.py"
+PRECISION_KEYS = {
+    "model", "source", "data", "settings", "machine", "keras", "vaezoo_evaluate", "numpy_vs_tfp_max_abs_diff",
+    "results", "wall_s",
+}
+PRECISION_ROW_KEYS = {
+    "precision", "format", "bytes", "total_bytes", "parity_ok", "parity_worst", "parity_failures", "elbo", "nll",
+    "delta_elbo", "delta_nll",
+}
+
+
+def test_export_precision_smoke_report(tmp_path):
+    """``benchmarks/export_precision.py`` on a tiny model: a row per precision and format
+    with sizes, parity and the ELBO/NLL change; fp32 exports reproduce the Keras figures."""
+    out = tmp_path / "precision.json"
+    done = subprocess.run(
+        [sys.executable, str(PRECISION_SCRIPT), "--model", "vae", "--steps", "2", "--hidden-units", "16",
+         "--latent-dim", "2", "--limit", "20", "--k", "5", "--batch", "10", "--calibration", "50", "--check", "8",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=900, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert PRECISION_KEYS <= set(report)
+    assert report["settings"]["test_examples"] == 20 and report["settings"]["k"] == 5
+    assert report["numpy_vs_tfp_max_abs_diff"] < 1e-6 * abs(report["keras"]["elbo"]) + 1e-3
+    rows = report["results"]
+    assert [(r["precision"], r["format"]) for r in rows] == [
+        (p, f) for p in ("fp32", "fp16", "int8") for f in ("onnx", "tflite")
+    ]
+    for row in rows:
+        assert PRECISION_ROW_KEYS <= set(row), row
+        assert row["parity_ok"] and not row["parity_failures"], row
+        assert set(row["bytes"]) == {"encoder", "decoder"} and row["total_bytes"] == sum(row["bytes"].values()) > 0
+        assert row["elbo"] <= 0 and row["nll"] >= 0 and row["elbo"] <= -row["nll"] + 1e-6, row
+    for row in rows:
+        if row["precision"] == "fp32":
+            assert abs(row["delta_elbo"]) < 1e-3 and abs(row["delta_nll"]) < 1e-3, row
+        else:
+            fp32 = next(r for r in rows if r["precision"] == "fp32" and r["format"] == row["format"])
+            assert row["total_bytes"] < fp32["total_bytes"], row
+    assert "| Keras fp32 |" in done.stdout and "| int8 | tflite |" in done.stdout

@@ -9,9 +9,9 @@ import json
 
 import numpy as np
 import pytest
+from helpers import data_args, weights_of
 
 import vaezoo
-from helpers import data_args, weights_of
 
 NUM_CLASSES = 10
 

@@ -255,10 +255,10 @@ def test_factor_vae_players_train_only_their_own_variables():
         )
         model.compile(optimizer=keras.optimizers.Adam(0.0 if frozen == "vae" else 1e-2), jit_compile=True)
         discriminator_before = [np.array(v) for v in model.discriminator.weights]
-        vae_before = [np.array(v) for v in model.vae_variables()]
+        vae_before = [np.array(v) for v in model.optimizer_variables()]
         model.fit(x, epochs=1, batch_size=32, verbose=0)
         discriminator_moved = _moved(discriminator_before, model.discriminator.weights)
-        vae_moved = _moved(vae_before, model.vae_variables())
+        vae_moved = _moved(vae_before, model.optimizer_variables())
         assert (discriminator_moved, vae_moved) == (frozen == "vae", frozen == "discriminator"), frozen
 
 

@@ -25,9 +25,9 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import SMALL
 
 import vaezoo
-from helpers import SMALL
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 
@@ -266,7 +266,7 @@ def test_two_workers_train_every_model_to_identical_weights(group, tmp_path):
     names = WORKER_GROUPS[group]
     script = tmp_path / "worker.py"
     script.write_text(WORKER_SCRIPT)
-    argv = lambda i: [sys.executable, str(script), f"w{i}", json.dumps(SMALL), json.dumps(names)]  # noqa: E731
+    argv = lambda i: [sys.executable, str(script), f"w{i}", json.dumps(SMALL), json.dumps(names)]
     outputs = _run_workers(argv, tmp_path, timeout=800)
     results = [json.loads((tmp_path / f"w{i}.json").read_text()) for i in range(2)]
     weights = [np.load(tmp_path / f"w{i}.npz") for i in range(2)]

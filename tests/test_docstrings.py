@@ -7,10 +7,9 @@ import importlib
 import pkgutil
 
 import pytest
+import vaezoo.export
 
 import vaezoo
-
-import vaezoo.export  # noqa: E402  (installed from export/, walked explicitly for editable installs)
 
 MODULES = sorted(
     {info.name for info in pkgutil.walk_packages(vaezoo.__path__, prefix="vaezoo.")}
@@ -30,7 +29,17 @@ def test_docstring_examples_run(module_name, tmp_path, monkeypatch):
 
 
 def test_every_public_entry_point_has_an_example():
-    from vaezoo import callbacks, cli, datasets, metrics, plots, presets, registry, training, validation
+    from vaezoo import (
+        callbacks,
+        cli,
+        datasets,
+        metrics,
+        plots,
+        presets,
+        registry,
+        training,
+        validation,
+    )
     from vaezoo.models import VAE
 
     entry_points = [

@@ -16,10 +16,10 @@ import zipfile
 
 import numpy as np
 import pytest
+from helpers import weights_of
 
 import vaezoo
 from vaezoo.datasets.sources import parse_amat, parse_idx
-from helpers import weights_of
 
 CLEAR = (ValueError, TypeError, OSError, MemoryError, KeyError, zipfile.BadZipFile)
 

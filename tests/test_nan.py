@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 import pytest
+from helpers import SMALL, data_for, inputs, small_model, weights_of
 
 import vaezoo
-from helpers import SMALL, data_for, inputs, small_model, weights_of
 
 
 def _compile(model, lr=1e-3, jit=True, steps_per_execution=1, on_nan="stop"):

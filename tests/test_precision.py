@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import data_for, inputs, small_model, weights_of
 
 import vaezoo
-from helpers import data_for, inputs, small_model, weights_of
 
 MODELS = vaezoo.list_models()
 

@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 import pytest
+from helpers import weights_of
 
 import vaezoo
-from helpers import weights_of
 
 pytestmark = pytest.mark.subprocess
 

@@ -27,13 +27,13 @@ import threading
 import time
 from typing import ClassVar
 
+import helpers
 import numpy as np
 import pytest
-
-import helpers
-from vaezoo import downloads
 from vaezoo.export import web
 from vaezoo.export.manifest import TOLERANCES
+
+from vaezoo import downloads
 
 LATENT_DIM = 8
 PRESET = "vae_mlp_binarized_mnist"

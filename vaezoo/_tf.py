@@ -8,9 +8,9 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_probability as tfp  # noqa: E402
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
 
 if keras.backend.backend() != "tensorflow":
     raise ImportError(
@@ -21,4 +21,4 @@ if keras.backend.backend() != "tensorflow":
 tfd = tfp.distributions
 tfb = tfp.bijectors
 
-__all__ = ["keras", "tf", "tfp", "tfd", "tfb"]
+__all__ = ["keras", "tf", "tfb", "tfd", "tfp"]

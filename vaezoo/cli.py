@@ -24,8 +24,14 @@ from vaezoo.plot_cli import add_evaluate_options, evaluate_extra
 from vaezoo.plot_cli import add_parser as add_plot_parser
 
 
-def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``["latent_dim=8", "hidden_units=[64,32]"]`` -> dict; values are JSON, else strings."""
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``--config KEY=VALUE ...`` as a dict of overrides; values are JSON, else strings
+    (also the ``--config`` of ``benchmarks/``).
+
+    Example:
+        >>> parse_overrides(["latent_dim=8", "hidden_units=[64,32]", "network=conv"])
+        {'latent_dim': 8, 'hidden_units': [64, 32], 'network': 'conv'}
+    """
     overrides: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -45,8 +51,15 @@ def _load_data(name: str, limit: int | None, binarize: bool = False):
     return datasets.load(name, limit=limit, **kwargs)
 
 
-def _print_json(result: dict[str, Any], path: str | None) -> None:
-    text = json.dumps(result, indent=2, sort_keys=True)
+def print_json(result: Any, path: str | None = None, indent: int = 2, sort_keys: bool = True) -> None:
+    """Print ``result`` as JSON and, with a ``path``, write it there too (the ``--json``
+    of the commands and of ``benchmarks/``).
+
+    Example:
+        >>> print_json({"b": [1], "a": 2}, indent=None)
+        {"a": 2, "b": [1]}
+    """
+    text = json.dumps(result, indent=indent, sort_keys=sort_keys)
     print(text)
     if path:
         with open(path, "w") as f:
@@ -83,7 +96,7 @@ def _train(args: argparse.Namespace, data) -> dict[str, Any]:
     if getattr(args, "backup_every", None) and not args.backup_dir:
         raise ValueError("--backup-every needs --backup-dir")
     strategy = distribute.make_strategy(getattr(args, "strategy", "none"))
-    overrides = _parse_overrides(args.config)
+    overrides = parse_overrides(args.config)
     conditional = _is_conditional(args.model)
     if conditional:
         if data.num_classes is None or data.train.y is None:
@@ -150,7 +163,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vaezoo.registry import get_spec
 
     data = _load_data(args.data or get_spec(args.model).data, args.limit, args.binarize)
-    _print_json(_train(args, data), args.json)
+    print_json(_train(args, data), args.json)
     return 0
 
 
@@ -171,7 +184,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     (split,) = _split_data(data, getattr(model, "conditional", False), [args.split])
     result = training.evaluate(model, split, args.k, args.batch_size, args.seed, verbose=args.verbose)
     extra = evaluate_extra(args, model, data)
-    _print_json({"model_file": args.model_file, "data": data.name, "split": args.split, **result, **extra}, args.json)
+    print_json({"model_file": args.model_file, "data": data.name, "split": args.split, **result, **extra}, args.json)
     return 0
 
 
@@ -253,7 +266,12 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         manifest = export(model, os.path.join(args.out, "export"), check_data=test[:64])
         summary["export_parity_ok"] = manifest.data["parity"]["ok"]
         print(parity_summary(manifest.data["parity"]))
-        from vaezoo.export.web import card_from_json, export_web, locate_ort_web, ort_web_hint
+        from vaezoo.export.web import (
+            card_from_json,
+            export_web,
+            locate_ort_web,
+            ort_web_hint,
+        )
 
         site = os.path.join(args.out, "web")
         try:
@@ -266,7 +284,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
             print(f"latent explorer in {site}: serve it with python -m http.server --bind 127.0.0.1 -d {site} "
                   "and open http://127.0.0.1:8000/")
     summary["files"] = sorted(os.listdir(args.out))
-    _print_json(summary, os.path.join(args.out, "summary.json"))
+    print_json(summary, os.path.join(args.out, "summary.json"))
     return 0
 
 

@@ -390,7 +390,7 @@ def _agreed_step(strategy, step: int) -> int:
 
 
 def _seed_states(model) -> list:
-    """The state variables of the model's ``keras.random.SeedGenerator``\ s, in order
+    r"""The state variables of the model's ``keras.random.SeedGenerator``\ s, in order
     (``save_weights`` leaves them out)."""
     return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
 
@@ -433,7 +433,7 @@ def evaluate(
         "nll": nll,
         "bits_per_dim": nll / (math.prod(model.data_shape) * math.log(2)),
         "num_samples": int(num_samples),
-        "examples": int(len(x)),
+        "examples": len(x),
         "seconds": time.perf_counter() - start,
     }
 

@@ -51,13 +51,13 @@ __all__ = [
 ]
 
 # Mixture priors (VampPrior, mixture of Gaussians).
-from vaezoo.distributions.mixture_priors import MixtureOfGaussiansPrior, VampPrior  # noqa: E402
+from vaezoo.distributions.mixture_priors import MixtureOfGaussiansPrior, VampPrior
 
 __all__ += ["MixtureOfGaussiansPrior", "VampPrior"]
 
 # Flow posteriors (IAF, planar) and discrete latents (vector quantiser, Gumbel-softmax).
-from vaezoo.distributions.discrete import UniformCategoricalPrior, VectorQuantizer  # noqa: E402
-from vaezoo.distributions.flows import MADE, IAFPosterior, PlanarPosterior  # noqa: E402
-from vaezoo.distributions.relaxed import GumbelSoftmaxPosterior  # noqa: E402
+from vaezoo.distributions.discrete import UniformCategoricalPrior, VectorQuantizer
+from vaezoo.distributions.flows import MADE, IAFPosterior, PlanarPosterior
+from vaezoo.distributions.relaxed import GumbelSoftmaxPosterior
 
-__all__ += ["GumbelSoftmaxPosterior", "IAFPosterior", "MADE", "PlanarPosterior", "UniformCategoricalPrior", "VectorQuantizer"]
+__all__ += ["MADE", "GumbelSoftmaxPosterior", "IAFPosterior", "PlanarPosterior", "UniformCategoricalPrior", "VectorQuantizer"]

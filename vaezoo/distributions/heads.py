@@ -396,7 +396,7 @@ class Categorical(LikelihoodHead):
         return {**super().get_config(), "num_categories": self.num_categories}
 
 
-from vaezoo.distributions.structured import StructuredGaussian  # noqa: E402  (subclasses LikelihoodHead)
+from vaezoo.distributions.structured import StructuredGaussian
 
 LIKELIHOODS: dict[str, type[LikelihoodHead]] = {
     "bernoulli": Bernoulli,

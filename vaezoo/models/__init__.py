@@ -14,10 +14,10 @@ from vaezoo.models.factor_vae import FactorVAE
 from vaezoo.models.tcvae import BetaTCVAE
 from vaezoo.models.vae import VAE
 
-__all__ = ["BaseVAE", "BetaTCVAE", "BetaVAE", "BetaVAECapacity", "DIPVAE", "DIPVAEI", "DIPVAEII", "FactorVAE", "VAE"]
+__all__ = ["DIPVAE", "DIPVAEI", "DIPVAEII", "VAE", "BaseVAE", "BetaTCVAE", "BetaVAE", "BetaVAECapacity", "FactorVAE"]
 
 # The statistical-distance family (SWAE, Radon-Sobolev, InfoVAE, WAE-MMD/GAN, kernelized VAE).
-from vaezoo.models.distance_vaes import (  # noqa: E402
+from vaezoo.models.distance_vaes import (
     SWAE,
     WAEGAN,
     WAEMMD,
@@ -27,37 +27,37 @@ from vaezoo.models.distance_vaes import (  # noqa: E402
     KernelizedVAE,
 )
 
-__all__ += ["DistanceVAE", "EnergyVAE", "InfoVAE", "KernelizedVAE", "SWAE", "WAEGAN", "WAEMMD"]
+__all__ += ["SWAE", "WAEGAN", "WAEMMD", "DistanceVAE", "EnergyVAE", "InfoVAE", "KernelizedVAE"]
 
 # Mixture prior, two-stage and structured-residual VAEs.
-from vaezoo.models.gmvae import GMVAE, ConditionalMixturePrior  # noqa: E402
-from vaezoo.models.structured import StructuredResidualVAE  # noqa: E402
-from vaezoo.models.two_stage import SecondStagePrior, TwoStageVAE  # noqa: E402
+from vaezoo.models.gmvae import GMVAE, ConditionalMixturePrior
+from vaezoo.models.structured import StructuredResidualVAE
+from vaezoo.models.two_stage import SecondStagePrior, TwoStageVAE
 
-__all__ += ["ConditionalMixturePrior", "GMVAE", "SecondStagePrior", "StructuredResidualVAE", "TwoStageVAE"]
+__all__ += ["GMVAE", "ConditionalMixturePrior", "SecondStagePrior", "StructuredResidualVAE", "TwoStageVAE"]
 
 # Importance-weighted objectives (IWAE, MIWAE), mixture priors (VampPrior, MoG) and the two-layer HVAE.
-from vaezoo.models.hvae import HVAE  # noqa: E402
-from vaezoo.models.iwae import IWAE, MIWAE  # noqa: E402
-from vaezoo.models.vamp import MoGPriorVAE, VampPriorVAE  # noqa: E402
+from vaezoo.models.hvae import HVAE
+from vaezoo.models.iwae import IWAE, MIWAE
+from vaezoo.models.vamp import MoGPriorVAE, VampPriorVAE
 
 __all__ += ["HVAE", "IWAE", "MIWAE", "MoGPriorVAE", "VampPriorVAE"]
 
 # Conditional VAE and the VAE/GAN hybrids.
-from vaezoo.models.conditional import ConditionalVAE  # noqa: E402
-from vaezoo.models.vae_gan import CVAEGAN, VAEGAN  # noqa: E402
+from vaezoo.models.conditional import ConditionalVAE
+from vaezoo.models.vae_gan import CVAEGAN, VAEGAN
 
-__all__ += ["CVAEGAN", "ConditionalVAE", "VAEGAN"]
+__all__ += ["CVAEGAN", "VAEGAN", "ConditionalVAE"]
 
 # Flow posteriors (IAF, planar) and discrete latents (VQ-VAE, Gumbel-softmax).
-from vaezoo.models.flow_vae import FlowVAE  # noqa: E402
-from vaezoo.models.gumbel_vae import GumbelVAE  # noqa: E402
-from vaezoo.models.vq_vae import VQVAE  # noqa: E402
+from vaezoo.models.flow_vae import FlowVAE
+from vaezoo.models.gumbel_vae import GumbelVAE
+from vaezoo.models.vq_vae import VQVAE
 
-__all__ += ["FlowVAE", "GumbelVAE", "VQVAE"]
+__all__ += ["VQVAE", "FlowVAE", "GumbelVAE"]
 
 # Semi-supervised M2 and M1+M2; the binary-latent VAE trained by evolutionary optimization.
-from vaezoo.models.deo import BernoulliPrior, DEOBinaryVAE  # noqa: E402
-from vaezoo.models.semi_supervised import M1M2, M2  # noqa: E402
+from vaezoo.models.deo import BernoulliPrior, DEOBinaryVAE
+from vaezoo.models.semi_supervised import M1M2, M2
 
-__all__ += ["BernoulliPrior", "DEOBinaryVAE", "M1M2", "M2"]
+__all__ += ["M1M2", "M2", "BernoulliPrior", "DEOBinaryVAE"]

@@ -5,6 +5,7 @@ likelihood estimates. A variant subclasses :class:`BaseVAE` (usually through
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import warnings
@@ -140,10 +141,8 @@ class BaseVAE(keras.Model):
         )
         self.prior = self._make_prior(prior)
         self._check_size()
-        nets = dict(hidden_units=self.hidden_units, conv_filters=self.conv_filters, activation=activation)
-        self.encoder = build_encoder(
-            network, self.data_shape, self.encoder_output_units(), name="encoder", **nets
-        )
+        nets = {"hidden_units": self.hidden_units, "conv_filters": self.conv_filters, "activation": activation}
+        self.encoder = self._make_encoder(nets)
         self.decoder = build_decoder(
             network, self.decoder_input_units(), self.likelihood.network_output_shape, name="decoder", **nets
         )
@@ -159,8 +158,18 @@ class BaseVAE(keras.Model):
 
     def _make_posterior(self, posterior: str):
         """The head of q(z|x) for the ``posterior`` argument (a model with its own kind of
-        posterior overrides this; the encoder is sized by the head's ``num_params``)."""
+        posterior overrides this; the encoder is sized by the head's ``num_params``).
+        None: the model has no encoder network (it infers z otherwise)."""
         return posterior_head(posterior, self.latent_dim, name="posterior", dtype="float32")
+
+    def _make_encoder(self, nets: dict[str, Any]) -> keras.layers.Layer:
+        """The encoder network: x -> the posterior head's parameters; for a model without
+        posterior head, the identity (``encode`` and ``call`` then read x itself)."""
+        if self.posterior is None:
+            encoder = keras.layers.Identity(name="encoder")
+            encoder.build((None,) + self.data_shape)
+            return encoder
+        return build_encoder(self.network, self.data_shape, self.encoder_output_units(), name="encoder", **nets)
 
     def _make_prior(self, prior):
         if prior is None:
@@ -176,18 +185,19 @@ class BaseVAE(keras.Model):
         held in memory, before building them: ``MemoryError`` instead of an abort."""
         pixels, channels = self.data_shape, self.data_shape[-1]
         estimate, flat = 0, math.prod(pixels)
+        networks = 1 if self.posterior is None else 2  # the decoder, and the encoder if any
         if self.network == "conv" and len(pixels) == 3:
             height, width = pixels[0], pixels[1]
             for filters in self.conv_filters:
-                estimate += 2 * 16 * channels * filters  # 4x4 kernels, encoder and decoder
+                estimate += networks * 16 * channels * filters  # 4x4 kernels
                 channels, height, width = filters, -(-height // 2), -(-width // 2)
             flat = height * width * channels
         output = flat if self.network == "conv" else math.prod(self.likelihood.network_output_shape)
-        for widths in (
-            [flat, *self.hidden_units, self.encoder_output_units()],
-            [self.decoder_input_units(), *reversed(self.hidden_units), output],
-        ):
-            estimate += sum(a * b for a, b in zip(widths, widths[1:]))
+        dense = [[self.decoder_input_units(), *reversed(self.hidden_units), output]]
+        if self.posterior is not None:
+            dense.append([flat, *self.hidden_units, self.encoder_output_units()])
+        for widths in dense:
+            estimate += sum(a * b for a, b in itertools.pairwise(widths))
         _ensure_memory(4 * 4 * estimate, f"a {type(self).__name__} of about {estimate:.3g} weights (with its optimizer state)")
 
     def encoder_output_units(self) -> int:
@@ -200,7 +210,7 @@ class BaseVAE(keras.Model):
 
     def build(self, input_shape=None):
         for head in (self.posterior, self.likelihood, self.prior):
-            if not head.built:
+            if head is not None and not head.built:
                 head.build(None)
         self.built = True
 
@@ -324,11 +334,45 @@ class BaseVAE(keras.Model):
             terms = {**terms, "loss": terms["loss"] + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])}
         return terms
 
+    def _step_inputs(self, data) -> tuple[tf.Tensor, Any]:
+        """``(x, the input of objective)`` of a training batch: x itself here (a model
+        that takes labels pairs them with x)."""
+        x = self._unpack(data)
+        return x, x
+
+    def optimizer_variables(self) -> list:
+        """The variables that the compiled optimizer updates, along the gradient of
+        ``loss``: every trainable variable, unless a subclass leaves some to another
+        optimizer (:class:`vaezoo.models.players.Players`) or to another stage of training.
+
+        Example:
+            >>> import vaezoo
+            >>> model = vaezoo.create_model("vae", hidden_units=(8,), latent_dim=2)
+            >>> len(model.optimizer_variables()) == len(model.trainable_variables)
+            True
+        """
+        return self.trainable_variables
+
+    def players(self) -> list[tuple[str, Any, list]]:
+        """``(term, optimizer, variables)`` of each optimizer of a training step: here the
+        compiled optimizer, minimising ``loss`` over ``optimizer_variables()``; a model
+        trained by several players (:class:`vaezoo.models.players.Players`) lists each."""
+        return [("loss", getattr(self, "optimizer", None), self.optimizer_variables())]
+
+    def _build_optimizers(self, partial_only: bool = False) -> None:
+        """Build each optimizer of ``players()`` that is not built yet over its variables;
+        with ``partial_only``, only those that update a part of the trainable variables
+        (where Keras would build them over all of them, in ``fit`` under ``tf.distribute``)."""
+        every = len(self.trainable_variables)
+        for _, optimizer, variables in self.players():
+            if optimizer is not None and not optimizer.built and not (partial_only and len(variables) == every):
+                optimizer.build(variables)
+
     def train_step(self, data):
         x = self._unpack(data)
         with tf.GradientTape() as tape:
             terms = self._with_regularisers(self.objective(x, training=True))
-        return self._apply_updates(x, terms, [(tape, "loss", self.optimizer, self.trainable_variables)])
+        return self._apply_updates(x, terms, [(tape, "loss", self.optimizer, self.optimizer_variables())])
 
     def _apply_updates(self, x: tf.Tensor, terms: dict[str, tf.Tensor], updates: Sequence[tuple]) -> dict[str, tf.Tensor]:
         """One training step's updates, guarded, and its logs; every ``train_step`` ends here.
@@ -441,10 +485,11 @@ class BaseVAE(keras.Model):
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
         """Recompile a loaded model as it was compiled (Keras skips models whose
-        ``compile`` is overridden unless they define this)."""
+        ``compile`` is overridden unless they define this), each optimizer built over
+        the variables it updates (Keras would build the compiled one over all of them)."""
         self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.optimizer is not None and self.built:
-            self.optimizer.build(self.trainable_variables)
+        if self.built:
+            self._build_optimizers()
 
     def get_compile_config(self) -> dict[str, Any] | None:
         config = super().get_compile_config()
@@ -472,11 +517,13 @@ class BaseVAE(keras.Model):
         strategy = self._distribute_strategy
         if iterator is None or strategy is None:
             return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        def share(value):
+            if isinstance(value, tf.distribute.DistributedValues):
+                return strategy.experimental_local_results(value)[0]
+            return value
+
         for _, _, batches in iterator:
-            first = strategy.experimental_local_results
-            data_batch = tf.nest.map_structure(
-                lambda v: first(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v, next(batches)
-            )
+            data_batch = tf.nest.map_structure(share, next(batches))
             break
         return super()._maybe_symbolic_build(data_batch=data_batch)
 
@@ -601,6 +648,7 @@ class BaseVAE(keras.Model):
 
     def fit(self, x=None, y=None, validation_data=None, **kwargs):
         self._monitor.reset()
+        self._build_optimizers(partial_only=True)
         return super().fit(
             self._checked(x, "x"), y, validation_data=self._checked(validation_data, "validation_data"), **kwargs
         )
@@ -623,11 +671,21 @@ class BaseVAE(keras.Model):
         return log_px + self.prior.distribution().log_prob(z) - q.log_prob(z)
 
     def _estimator(self, num_samples: int):
+        """``_log_weights`` for ``num_samples`` samples, compiled; called with a batch, its
+        labels where the model takes them (``_with_labels``) and a seed."""
         if num_samples not in self._estimators:
             self._estimators[num_samples] = tf.function(
-                lambda x, seed: self._log_weights(x, seed, num_samples), jit_compile=True, reduce_retracing=True
+                lambda *batch_and_seed: self._log_weights(*batch_and_seed, num_samples),
+                jit_compile=True,
+                reduce_retracing=True,
             )
         return self._estimators[num_samples]
+
+    def _with_labels(self, x: np.ndarray, *labels) -> tuple[np.ndarray, ...]:
+        """The checked examples ``x`` and, for a model that takes labels, the checked
+        label arrays that the estimates and ``reconstruct`` pass on with each batch of
+        ``x`` (its public methods' ``labels``); none here."""
+        return (x,)
 
     def _chunk_size(self, batch_size: int) -> int:
         per_sample = 4 * math.prod(self.likelihood.network_output_shape) + 2 * sum(self.hidden_units) + 4 * self.latent_dim
@@ -642,22 +700,29 @@ class BaseVAE(keras.Model):
         (2016), log (1/k) sum_s w_s, computed in log space; samples are drawn in chunks
         so memory stays bounded for any k. Noise is stateless: same seed, same numbers.
         """
+        return self._importance_estimates(x, (), num_samples, batch_size, seed, verbose)
+
+    def _importance_estimates(
+        self, x, labels: tuple, num_samples: int, batch_size: int, seed: int, verbose: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``importance_estimates`` of ``x`` given the ``labels`` of a model that takes
+        them (checked by ``_with_labels``; each batch's go to ``_log_weights`` after x)."""
         if int(num_samples) < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples!r}")
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-        x = self.check_data(x)
+        x, *labels = self._with_labels(self.check_data(x), *labels)
         chunk = min(int(num_samples), self._chunk_size(batch_size))
         elbo, log_px = [], []
         progress = keras.utils.Progbar(len(x), verbose=verbose, unit_name="example")
         for b, start in enumerate(range(0, len(x), batch_size)):
-            xb = tf.constant(x[start : start + batch_size])
+            xb, *label_batches = (tf.constant(a[start : start + batch_size]) for a in (x, *labels))
             total = tf.zeros([len(xb)], tf.float64)
             lse = tf.fill([len(xb)], tf.constant(-np.inf, tf.float64))
             for c, begin in enumerate(range(0, num_samples, chunk)):
                 n = min(chunk, num_samples - begin)
                 seed_t = tf.constant([seed, b * 1_000_003 + c], tf.int32)
-                logw = tf.cast(self._estimator(n)(xb, seed_t), tf.float64)
+                logw = tf.cast(self._estimator(n)(xb, *label_batches, seed_t), tf.float64)
                 total += tf.reduce_sum(logw, 0)
                 lse = tf.experimental.numpy.logaddexp(lse, tf.reduce_logsumexp(logw, 0))
             elbo.append((total / num_samples).numpy())
@@ -698,14 +763,25 @@ class BaseVAE(keras.Model):
             >>> vaezoo.create_model("vae", hidden_units=(8,), latent_dim=2).sample(4).shape
             (4, 28, 28, 1)
         """
+        return self._sample(n, seed, mean)
+
+    def _sample(self, n: int, seed: int, mean: bool, labels=None) -> np.ndarray:
+        """``sample``, decoded at the labels that ``_sample_labels`` makes of ``labels``."""
         if int(n) < 1:
             raise ValueError(f"n must be >= 1, got {n!r}")
-        _ensure_memory(int(n) * 4 * math.prod(self.likelihood.network_output_shape), f"{int(n)} samples")
-        eps = tf.random.stateless_normal((int(n),) + self.prior.noise_shape, seed=[seed, 0])
-        params = self.decoder_params(self.prior.from_noise(eps))
+        n = int(n)
+        given = self._sample_labels(n, seed, labels)
+        _ensure_memory(n * 4 * math.prod(self.likelihood.network_output_shape), f"{n} samples")
+        eps = tf.random.stateless_normal((n,) + self.prior.noise_shape, seed=[seed, 0])
+        params = self.decoder_params(self.prior.from_noise(eps), *given)
         if mean:
             return self.likelihood.mean(params).numpy()
         return self.likelihood.distribution(params).sample(seed=tf.constant([seed, 1])).numpy()
+
+    def _sample_labels(self, n: int, seed: int, labels) -> tuple:
+        """The labels of ``n`` samples that ``decoder_params`` takes after z, made from
+        ``sample``'s ``labels`` by a model that takes them; none here."""
+        return ()
 
     def reconstruct(self, x, batch_size: int = 256) -> np.ndarray:
         """The deterministic reconstruction of every example of ``x`` (see ``call``).
@@ -716,11 +792,23 @@ class BaseVAE(keras.Model):
             >>> model.reconstruct(np.zeros((3, 28, 28, 1))).shape
             (3, 28, 28, 1)
         """
+        return self._reconstruct(x, (), batch_size)
+
+    def _reconstruct(self, x, labels: tuple, batch_size: int) -> np.ndarray:
+        """``reconstruct`` of ``x`` given the ``labels`` of a model that takes them
+        (checked by ``_with_labels``; each batch's go to ``_reconstruction`` after x)."""
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-        x = self._check(x, "x", None)
+        x, *labels = self._with_labels(self._check(x, "x", None), *labels)
         _ensure_memory(x.size * 4, f"the reconstruction of {len(x)} examples")
-        return np.concatenate([np.asarray(self(x[i : i + batch_size])) for i in range(0, len(x), batch_size)])
+        arrays = (x, *labels)
+        return np.concatenate(
+            [np.asarray(self._reconstruction(*(a[i : i + batch_size] for a in arrays))) for i in range(0, len(x), batch_size)]
+        )
+
+    def _reconstruction(self, x, *labels):
+        """``call`` on a batch ``x`` (with its labels: ``call((x, *labels))``)."""
+        return self((x, *labels) if labels else x)
 
 
 def trusted_dataset(dataset: tf.data.Dataset) -> tf.data.Dataset:

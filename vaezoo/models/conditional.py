@@ -3,7 +3,6 @@ p(x|z, y), both given a label y (integer class ids or any float vector)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -11,7 +10,6 @@ import numpy as np
 from vaezoo import validation
 from vaezoo._tf import keras, tf, tfd
 from vaezoo.losses import non_negative, positive_int
-from vaezoo.models.base import _ensure_memory
 from vaezoo.models.vae import VAE
 
 
@@ -22,8 +20,39 @@ def prior_draws(model, n: tf.Tensor) -> tf.Tensor:
     return model.prior.from_noise(tf.random.stateless_normal(shape, seed=model._next_seed()))
 
 
+class LabelInputs:
+    """The network widths of a model that reads a label y next to x and z (a mixin
+    before :class:`vaezoo.models.VAE`; the model has a ``label_dim``): the encoder gives
+    x's last hidden features, which a joint network (``_joint_network``) reads with y to
+    give the posterior's parameters, and the decoder reads [z, y]."""
+
+    #: Whether the model's methods take labels (read by the CLI, training and tests).
+    conditional = True
+
+    def encoder_output_units(self) -> int:
+        """Width of the x features that the label joins: the last hidden width."""
+        return self.hidden_units[-1] if self.hidden_units else self.posterior.num_params
+
+    def decoder_input_units(self) -> int:
+        """Width of the decoder's input [z, y]."""
+        return self.latent_dim + self.label_dim
+
+    def _joint_network(self, name: str) -> keras.Sequential:
+        """[x features, y] -> the posterior's parameters, through one hidden layer as wide
+        as the features."""
+        width = self.encoder_output_units()
+        return keras.Sequential(
+            [
+                keras.Input((width + self.label_dim,)),
+                keras.layers.Dense(width, activation=self.activation),
+                keras.layers.Dense(self.posterior.num_params),
+            ],
+            name=name,
+        )
+
+
 @keras.saving.register_keras_serializable(package="vaezoo")
-class ConditionalVAE(VAE):
+class ConditionalVAE(LabelInputs, VAE):
     """Conditional variational autoencoder: the VAE of an image x given its label y.
 
     Sohn, Lee and Yan, "Learning Structured Output Representation using Deep
@@ -82,8 +111,6 @@ class ConditionalVAE(VAE):
     """
 
     metric_names = VAE.metric_names + ("gsnn",)
-    #: Whether the model's methods take labels (read by the CLI, training and tests).
-    conditional = True
 
     def __init__(self, label_dim: int = 10, alpha: float = 1.0, **kwargs: Any) -> None:
         self.label_dim = positive_int("label_dim", label_dim)  # read by BaseVAE.__init__
@@ -93,25 +120,9 @@ class ConditionalVAE(VAE):
         super().__init__(**kwargs)
         self.alpha = alpha
 
-    def encoder_output_units(self) -> int:
-        """Width of the x features that the label joins: the last hidden width."""
-        return self.hidden_units[-1] if self.hidden_units else self.posterior.num_params
-
-    def decoder_input_units(self) -> int:
-        """Width of the decoder's input [z, y]."""
-        return self.latent_dim + self.label_dim
-
     def build(self, input_shape=None):
         if not self.built:
-            width = self.encoder_output_units()
-            self.joint_encoder = keras.Sequential(
-                [
-                    keras.Input((width + self.label_dim,)),
-                    keras.layers.Dense(width, activation=self.activation),
-                    keras.layers.Dense(self.posterior.num_params),
-                ],
-                name="joint_encoder",
-            )
+            self.joint_encoder = self._joint_network("joint_encoder")
         super().build(input_shape)
 
     def get_config(self) -> dict[str, Any]:
@@ -318,40 +329,15 @@ class ConditionalVAE(VAE):
         log_px = tf.reshape(self.likelihood.distribution(params).log_prob(targets), [num_samples, batch])
         return log_px + self.prior.distribution().log_prob(z) - q.log_prob(z)
 
-    def _estimator(self, num_samples: int):
-        if num_samples not in self._estimators:
-            self._estimators[num_samples] = tf.function(
-                lambda x, y, seed: self._log_weights(x, y, seed, num_samples), jit_compile=True, reduce_retracing=True
-            )
-        return self._estimators[num_samples]
+    def _with_labels(self, x: np.ndarray, y) -> tuple[np.ndarray, np.ndarray]:
+        return x, self.check_labels(y, len(x))
 
     def importance_estimates(
         self, x, y, num_samples: int, batch_size: int = 100, seed: int = 0, verbose: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per-example (ELBO estimate, log p(x|y) estimate) from ``num_samples`` samples
         of q(z|x, y), as ``BaseVAE.importance_estimates`` computes them for x alone."""
-        if int(num_samples) < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples!r}")
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-        x = self.check_data(x)
-        y = self.check_labels(y, len(x))
-        chunk = min(int(num_samples), self._chunk_size(batch_size))
-        elbo, log_px = [], []
-        progress = keras.utils.Progbar(len(x), verbose=verbose, unit_name="example")
-        for b, start in enumerate(range(0, len(x), batch_size)):
-            xb, yb = tf.constant(x[start : start + batch_size]), tf.constant(y[start : start + batch_size])
-            total = tf.zeros([len(xb)], tf.float64)
-            lse = tf.fill([len(xb)], tf.constant(-np.inf, tf.float64))
-            for c, begin in enumerate(range(0, num_samples, chunk)):
-                n = min(chunk, num_samples - begin)
-                logw = tf.cast(self._estimator(n)(xb, yb, tf.constant([seed, b * 1_000_003 + c], tf.int32)), tf.float64)
-                total += tf.reduce_sum(logw, 0)
-                lse = tf.experimental.numpy.logaddexp(lse, tf.reduce_logsumexp(logw, 0))
-            elbo.append((total / num_samples).numpy())
-            log_px.append((lse - math.log(num_samples)).numpy())
-            progress.add(len(xb))
-        return np.concatenate(elbo), np.concatenate(log_px)
+        return self._importance_estimates(x, (y,), num_samples, batch_size, seed, verbose)
 
     def elbo(self, x, y, num_samples: int = 1, batch_size: int = 100, seed: int = 0) -> np.ndarray:
         """Per-example conditional ELBO (nats) of x given y."""
@@ -363,30 +349,18 @@ class ConditionalVAE(VAE):
         """Per-example importance-sampled estimate of log p(x|y) (nats)."""
         return self.importance_estimates(x, y, num_samples, batch_size, seed, verbose)[1]
 
+    def _sample_labels(self, n: int, seed: int, labels) -> tuple[np.ndarray]:
+        given = np.asarray(labels) if labels is not None else None
+        if given is not None and given.ndim == 0:
+            given = np.full(n, given)
+        return (self.check_labels(given, n, "labels"),)
+
     def sample(self, n: int, seed: int = 0, mean: bool = True, labels=None) -> np.ndarray:
         """Draw ``n`` examples of the given labels: z ~ p(z), then the mean (or a
         sample) of p(x|z, y). ``labels``: one class id for all, ``n`` class ids or
         ``n`` label vectors."""
-        if int(n) < 1:
-            raise ValueError(f"n must be >= 1, got {n!r}")
-        given = np.asarray(labels) if labels is not None else None
-        if given is not None and given.ndim == 0:
-            given = np.full(int(n), given)
-        y = self.check_labels(given, int(n), "labels")
-        _ensure_memory(int(n) * 4 * math.prod(self.likelihood.network_output_shape), f"{int(n)} samples")
-        eps = tf.random.stateless_normal((int(n),) + self.prior.noise_shape, seed=[seed, 0])
-        params = self.decoder_params(self.prior.from_noise(eps), y)
-        if mean:
-            return self.likelihood.mean(params).numpy()
-        return self.likelihood.distribution(params).sample(seed=tf.constant([seed, 1])).numpy()
+        return self._sample(n, seed, mean, labels)
 
     def reconstruct(self, x, y, batch_size: int = 256) -> np.ndarray:
         """The deterministic reconstruction of every example of ``x`` given its label."""
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-        x = self._check(x, "x", None)
-        y = self.check_labels(y, len(x))
-        _ensure_memory(x.size * 4, f"the reconstruction of {len(x)} examples")
-        return np.concatenate(
-            [np.asarray(self((x[i : i + batch_size], y[i : i + batch_size]))) for i in range(0, len(x), batch_size)]
-        )
+        return self._reconstruct(x, (y,), batch_size)

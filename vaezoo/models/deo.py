@@ -6,17 +6,14 @@ truncated free energy of those sets."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from tensorflow.python.ops.resource_variable_ops import ResourceVariable
 
 from vaezoo._tf import keras, tf, tfd
-from vaezoo.distributions import likelihood_head
 from vaezoo.losses import positive_int
-from vaezoo.models.base import BaseVAE, _ensure_memory, _NonFiniteMonitor
-from vaezoo.nets import build_decoder
+from vaezoo.models.base import BaseVAE, _ensure_memory
 
 _BITS = 31  # state bits packed per int32 word: packed codes are >= 0, so -1 marks an empty slot
 _WAYS = 4  # slots per hash set of the state store
@@ -201,11 +198,6 @@ class DEOBinaryVAE(BaseVAE):
     ``mean``) and ``sampler`` (standard-normal ``eps`` -> z = 1[eps < t] -> image) parts only.
 
     Args:
-        data_shape, latent_dim, network, hidden_units, conv_filters, activation,
-            likelihood, likelihood_options, seed: as for
-            :class:`vaezoo.models.base.BaseVAE` (``latent_dim`` is H; the hidden units are the
-            decoder's, last to first layer reversed as in BaseVAE).
-        prior: a serialized prior layer, or None for ``BernoulliPrior(H, 1 / H)``.
         num_states: S, states per truncated posterior.
         parents: parents selected per generation.
         children: children per parent (each flips a different bit), <= H.
@@ -214,6 +206,9 @@ class DEOBinaryVAE(BaseVAE):
             ``call``, ``encode``, ``free_energy`` and ``importance_estimates`` run.
         state_slots: capacity of the state store (examples), a multiple of 4; make it a
             few times the number of training examples.
+        **kwargs: the arguments of :class:`vaezoo.models.base.BaseVAE` but ``posterior``
+            (``latent_dim`` is H; the hidden units are the decoder's, last to first layer
+            reversed as in BaseVAE; ``prior`` None is ``BernoulliPrior(H, 1 / (H + 1))``).
 
     Example:
         >>> import numpy as np
@@ -231,16 +226,6 @@ class DEOBinaryVAE(BaseVAE):
 
     def __init__(
         self,
-        data_shape: Sequence[int] = (28, 28, 1),
-        latent_dim: int = 32,
-        network: str = "mlp",
-        hidden_units: Sequence[int] = (512, 256),
-        conv_filters: Sequence[int] = (32, 64),
-        activation: str = "relu",
-        likelihood: str = "bernoulli",
-        likelihood_options: dict[str, Any] | None = None,
-        prior: dict[str, Any] | keras.layers.Layer | None = None,
-        seed: int = 0,
         num_states: int = 32,
         parents: int = 4,
         children: int = 4,
@@ -249,53 +234,29 @@ class DEOBinaryVAE(BaseVAE):
         state_slots: int = 2**16,
         **kwargs: Any,
     ) -> None:
-        latent_dim = positive_int("latent_dim", latent_dim)
         self.num_states = positive_int("num_states", num_states)
         self.parents = positive_int("parents", parents)
         self.children = positive_int("children", children)
-        if self.children > latent_dim:
-            raise ValueError(f"children must be <= latent_dim ({latent_dim}): each flips a different bit; got {children!r}")
         self.generations = positive_int("generations", generations)
         self.inference_generations = positive_int("inference_generations", inference_generations)
         self.state_slots = positive_int("state_slots", state_slots)
         if self.state_slots % _WAYS:
             raise ValueError(f"state_slots must be a multiple of {_WAYS}, got {state_slots!r}")
-        # BaseVAE.__init__ would build an encoder network, which this model has not:
-        # the rest of BaseVAE's construction follows.
-        keras.Model.__init__(self, **kwargs)
-        self.data_shape = tuple(int(s) for s in data_shape)
-        self.latent_dim = latent_dim
-        self.network = network
-        self.hidden_units = tuple(int(h) for h in hidden_units)
-        self.conv_filters = tuple(int(f) for f in conv_filters)
-        self.activation = activation
-        self.posterior_name = None
-        self.likelihood_name = likelihood
-        self.likelihood_options = dict(likelihood_options or {})
-        self.seed = int(seed)
-        self.likelihood = likelihood_head(likelihood, self.data_shape, name="likelihood", dtype="float32", **self.likelihood_options)
-        if prior is None:
-            prior = BernoulliPrior(latent_dim, probability=1.0 / (latent_dim + 1), name="prior", dtype="float32")
-        self.prior = self._make_prior(prior)
-        self.encoder = keras.layers.Identity(name="encoder")
-        nets = {"hidden_units": self.hidden_units, "conv_filters": self.conv_filters, "activation": activation}
-        self.decoder = build_decoder(network, latent_dim, self.likelihood.network_output_shape, name="decoder", **nets)
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
-        self._estimators: dict[int, Any] = {}
-        self.on_nan = "stop"
-        self._monitor = _NonFiniteMonitor()
-        self._executions_to_skip = 0
-        self._words = -(-latent_dim // _BITS)
+        super().__init__(posterior=None, **kwargs)
+        if self.children > self.latent_dim:
+            raise ValueError(
+                f"children must be <= latent_dim ({self.latent_dim}): each flips a different bit; got {children!r}"
+            )
+        self._words = -(-self.latent_dim // _BITS)
         self._store = _StateStore(self.state_slots, self.num_states, self._words, math.prod(self.data_shape))
-        self.build((None,) + self.data_shape)
 
-    def build(self, input_shape=None):
-        for layer in (self.likelihood, self.prior):
-            if not layer.built:
-                layer.build(None)
-        self.encoder.build((None,) + self.data_shape)
-        self.built = True
+    def _make_posterior(self, posterior: str | None) -> None:
+        return None  # no encoder: the E-step searches the states of x itself
+
+    def _make_prior(self, prior):
+        if prior is None:
+            prior = BernoulliPrior(self.latent_dim, probability=1.0 / (self.latent_dim + 1), name="prior", dtype="float32")
+        return super()._make_prior(prior)
 
     def get_config(self) -> dict[str, Any]:
         config = {k: v for k, v in super().get_config().items() if k != "posterior"}
@@ -480,7 +441,7 @@ class DEOBinaryVAE(BaseVAE):
         with tf.GradientTape() as tape:
             terms = self._with_regularisers(self._truncated_terms(x, states, valid, training=True))
         terms["new_states"] = new_count
-        return self._apply_updates(x, terms, [(tape, "loss", self.optimizer, self.trainable_variables)])
+        return self._apply_updates(x, terms, [(tape, "loss", self.optimizer, self.optimizer_variables())])
 
     def test_step(self, data):
         x = self._unpack(data)

@@ -8,7 +8,6 @@ themselves are the pure functions of :mod:`vaezoo.losses.distances`.
 
 from __future__ import annotations
 
-import copy
 import math
 import numbers
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from vaezoo.losses import (
     random_feature_mmd,
     sliced_wasserstein,
 )
-from vaezoo.models.factor_vae import FactorVAE, build_discriminator
+from vaezoo.models.players import LatentDiscriminator
 from vaezoo.models.vae import VAE
 
 
@@ -335,23 +334,23 @@ class WAEMMD(InfoVAE):
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
-class WAEGAN(DistanceVAE):
+class WAEGAN(LatentDiscriminator, DistanceVAE):
     """Wasserstein autoencoder with the adversarial penalty (WAE-GAN).
 
     Tolstikhin, Bousquet, Gelly and Schoelkopf, "Wasserstein Auto-Encoders", ICLR 2018.
 
         loss = reconstruction + lambda * gan_penalty,  gan_penalty = -E_q(z)[log D(z)]
 
-    A latent discriminator D (``self.discriminator``, an MLP saved with the model)
-    gives the probability that z is a draw of p(z) rather than a code of q(z); it
-    minimises its cross-entropy ``discriminator_loss`` on the batch's codes and as many
-    prior draws, while the encoder and decoder minimise ``loss``: the paper's
-    Algorithm 1 with the authors' non-saturating penalty -log D(z) (metric
-    ``gan_penalty``; log 2 where D cannot tell). Each step takes one update of each
-    player, with its own tape, optimizer and variables (through ``_apply_updates``,
-    the two-player step of :class:`vaezoo.models.FactorVAE`, reused). The paper
-    scales the discriminator's objective by lambda; Adam makes that a no-op, so it is
-    left out. ``discriminator_accuracy`` is the share of codes and draws D classifies
+    A latent discriminator D (``self.discriminator``, an MLP saved with the model, two
+    logits: class 0 a code of q(z), class 1 a draw of p(z)) gives the probability that
+    z is a draw of p(z) rather than a code of q(z); it minimises its cross-entropy
+    ``discriminator_loss`` on the batch's codes and as many prior draws, while the
+    encoder and decoder minimise ``loss``: the paper's Algorithm 1 with the authors'
+    non-saturating penalty -log D(z) (metric ``gan_penalty``; log 2 where D cannot
+    tell). Each step takes one update of each player, with its own optimizer and
+    variables (the two-player step of :class:`vaezoo.models.players.LatentDiscriminator`,
+    as in FactorVAE). The paper scales the discriminator's objective by lambda; Adam
+    makes that a no-op, so it is left out. ``discriminator_accuracy`` is the share of codes and draws D classifies
     right (0.5: chance).
 
     Args:
@@ -386,34 +385,13 @@ class WAEGAN(DistanceVAE):
         discriminator_optimizer: dict[str, Any] | keras.optimizers.Optimizer | None = None,
         **kwargs: Any,
     ) -> None:
-        units = tuple(positive_int("discriminator_units", u) for u in discriminator_units)
-        if not units:
-            raise ValueError(f"discriminator_units must be one or more positive widths, got {discriminator_units!r}")
-        if isinstance(discriminator_optimizer, dict):  # deserialize edits its argument: give it a copy
-            discriminator_optimizer = keras.optimizers.deserialize(copy.deepcopy(discriminator_optimizer))
-        if not isinstance(discriminator_optimizer, (keras.optimizers.Optimizer, type(None))):
-            raise TypeError(
-                "discriminator_optimizer must be a keras optimizer, its config or None, "
-                f"got {discriminator_optimizer!r}"
-            )
-        self.discriminator_units = units  # read by ``build``, which BaseVAE.__init__ calls
-        super().__init__(lambda_=lambda_, **kwargs)
-        self.discriminator_optimizer = discriminator_optimizer or keras.optimizers.Adam(
-            5e-4, beta_1=0.5, name="discriminator_optimizer"
+        super().__init__(
+            discriminator_units=discriminator_units, discriminator_optimizer=discriminator_optimizer, lambda_=lambda_, **kwargs
         )
 
-    def build(self, input_shape=None):
-        if not self.built:
-            # two logits: class 0 a code of q(z), class 1 a draw of p(z)
-            self.discriminator = build_discriminator(self.latent_dim, self.discriminator_units)
-        super().build(input_shape)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "discriminator_units": list(self.discriminator_units),
-            "discriminator_optimizer": keras.optimizers.serialize(self.discriminator_optimizer),
-        }
+    def default_optimizer(self, name: str) -> keras.optimizers.Optimizer:
+        # The paper's Adam with learning rate 5e-4 and beta1 = 0.5.
+        return keras.optimizers.Adam(5e-4, beta_1=0.5, name=name)
 
     def latent_distance(self, z, prior_z, seed):
         logits = self.discriminator(z)
@@ -432,18 +410,6 @@ class WAEGAN(DistanceVAE):
             "discriminator_loss": tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)),
             "discriminator_accuracy": tf.reduce_mean(tf.cast(correct, tf.float32)),
         }
-
-    # The two-player step of FactorVAE: the compiled optimizer updates ``vae_variables``
-    # with the gradient of ``loss``, ``discriminator_optimizer`` the discriminator with
-    # the gradient of ``discriminator_loss``.
-    vae_variables = FactorVAE.vae_variables
-    _build_optimizers = FactorVAE._build_optimizers
-    compile_from_config = FactorVAE.compile_from_config
-    train_step = FactorVAE.train_step
-
-    def fit(self, x=None, y=None, validation_data=None, **kwargs):
-        self._build_optimizers()
-        return super().fit(x, y, validation_data=validation_data, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")

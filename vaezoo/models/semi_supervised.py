@@ -13,7 +13,8 @@ import numpy as np
 
 from vaezoo._tf import keras, tf, tfd
 from vaezoo.losses import non_negative, positive_int
-from vaezoo.models.base import BaseVAE, _ensure_memory
+from vaezoo.models.base import BaseVAE
+from vaezoo.models.conditional import LabelInputs
 from vaezoo.models.vae import VAE
 from vaezoo.nets import build_encoder
 
@@ -22,7 +23,7 @@ UNLABELLED = -1
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
-class M2(VAE):
+class M2(LabelInputs, VAE):
     """M2: a VAE whose generative model has a class label y next to the latent z.
 
     Kingma, Rezende, Mohamed and Welling, "Semi-Supervised Learning with Deep
@@ -103,8 +104,6 @@ class M2(VAE):
     """
 
     metric_names = VAE.metric_names + ("labelled_bound", "unlabelled_bound", "classification")
-    #: M2 takes labels (``vaezoo.models.ConditionalVAE``'s API), but every label is optional.
-    conditional = True
 
     def __init__(
         self,
@@ -121,7 +120,7 @@ class M2(VAE):
         units = tuple(int(u) for u in units)
         if any(u < 1 for u in units):
             raise ValueError(f"classifier_units must be positive widths, got {classifier_units!r}")
-        # Read by encoder_output_units, decoder_input_units and build, which BaseVAE.__init__ calls.
+        # Read by LabelInputs (label_dim) and build, which BaseVAE.__init__ calls.
         self.num_classes = num_classes
         self.classifier_units = units
         super().__init__(**kwargs)
@@ -134,25 +133,9 @@ class M2(VAE):
         """Width of a one-hot label: ``num_classes``."""
         return self.num_classes
 
-    def encoder_output_units(self) -> int:
-        """Width of the x features that ``posterior_net`` joins with the label."""
-        return self.hidden_units[-1] if self.hidden_units else self.posterior.num_params
-
-    def decoder_input_units(self) -> int:
-        """z and the one-hot label."""
-        return self.latent_dim + self.num_classes
-
     def build(self, input_shape=None):
         if not self.built:
-            features = self.encoder_output_units()
-            self.posterior_net = keras.Sequential(
-                [
-                    keras.Input((features + self.num_classes,)),
-                    keras.layers.Dense(features, activation=self.activation),
-                    keras.layers.Dense(self.posterior.num_params),
-                ],
-                name="posterior_net",
-            )
+            self.posterior_net = self._joint_network("posterior_net")
             self.classifier = build_encoder(
                 self.network,
                 self.data_shape,
@@ -436,6 +419,12 @@ class M2(VAE):
 
     # ------------------------------------------------------------------ sampling and estimates
 
+    def _with_labels(self, x: np.ndarray, y=None) -> tuple[np.ndarray, np.ndarray]:
+        return x, np.full(len(x), UNLABELLED, np.int32) if y is None else self.check_labels(y, len(x))
+
+    def _reconstruction(self, x, y):
+        return self((x, tf.where(y >= 0, y, self._predicted(self._features(x)))))
+
     def reconstruct(self, x, y=None, batch_size: int = 256) -> np.ndarray:
         """The deterministic reconstruction (see ``call``) of every example of ``x``, at
         the labels ``y`` (class ids; default, or -1: the classifier's most probable class).
@@ -446,16 +435,16 @@ class M2(VAE):
             >>> M2(num_classes=3, hidden_units=(8,), latent_dim=2).reconstruct(np.zeros((2, 28, 28, 1)), [0, -1]).shape
             (2, 28, 28, 1)
         """
-        if y is None:
-            return super().reconstruct(x, batch_size)
-        x = self._check(x, "x", None)
-        y = self.check_labels(y, len(x))
-        out = []
-        for i in range(0, len(x), int(batch_size)):
-            xb, yb = tf.constant(x[i : i + int(batch_size)]), tf.constant(y[i : i + int(batch_size)])
-            predicted = self._predicted(self._features(xb))
-            out.append(np.asarray(self((xb, tf.where(yb >= 0, yb, predicted)))))
-        return np.concatenate(out)
+        return self._reconstruct(x, (y,), batch_size)
+
+    def _sample_labels(self, n: int, seed: int, labels) -> tuple[tf.Tensor]:
+        if labels is None:
+            return (tf.random.stateless_uniform([n], [seed, 2], 0, self.num_classes, dtype=tf.int32),)
+        ids = np.atleast_1d(np.asarray(labels))
+        ids = self.check_labels(ids, len(ids), "labels")
+        if len(ids) not in (1, n) or (ids < 0).any():
+            raise ValueError(f"labels must be one class id or {n}, each in [0, {self.num_classes}); got {labels!r}")
+        return (tf.constant(np.broadcast_to(ids, (n,))),)
 
     def sample(self, n: int, seed: int = 0, mean: bool = True, labels=None) -> np.ndarray:
         """Draw ``n`` examples: y ~ p(y) (uniform; or the class id(s) ``labels``: one for
@@ -467,23 +456,7 @@ class M2(VAE):
             >>> M2(num_classes=3, hidden_units=(8,), latent_dim=2).sample(4, labels=2).shape
             (4, 28, 28, 1)
         """
-        if int(n) < 1:
-            raise ValueError(f"n must be >= 1, got {n!r}")
-        n = int(n)
-        _ensure_memory(n * 4 * math.prod(self.data_shape), f"{n} samples")
-        if labels is None:
-            y = tf.random.stateless_uniform([n], [seed, 2], 0, self.num_classes, dtype=tf.int32)
-        else:
-            ids = np.atleast_1d(np.asarray(labels))
-            ids = self.check_labels(ids, len(ids), "labels")
-            if len(ids) not in (1, n) or (ids < 0).any():
-                raise ValueError(f"labels must be one class id or {n}, each in [0, {self.num_classes}); got {labels!r}")
-            y = tf.constant(np.broadcast_to(ids, (n,)))
-        eps = tf.random.stateless_normal((n,) + self.prior.noise_shape, seed=[seed, 0])
-        params = self.decoder_params(self.prior.from_noise(eps), y)
-        if mean:
-            return self.likelihood.mean(params).numpy()
-        return self.likelihood.distribution(params).sample(seed=tf.constant([seed, 1])).numpy()
+        return self._sample(n, seed, mean, labels)
 
     def _class_log_weights(self, features, seed) -> tf.Tensor:
         """log p(y) + log p(x|y, z_y) + log p(z_y) - log q(z_y|x, y), z_y ~ q(z|x, y), for
@@ -509,13 +482,6 @@ class M2(VAE):
         log_w = self._observed_log_weights(tiled, tf.tile(y, [num_samples]), seed)
         return tf.reshape(log_w, [num_samples, tf.shape(features)[0]])
 
-    def _estimator(self, num_samples: int):
-        if num_samples not in self._estimators:
-            self._estimators[num_samples] = tf.function(
-                lambda x, y, seed: self._log_weights(x, y, seed, num_samples), jit_compile=True, reduce_retracing=True
-            )
-        return self._estimators[num_samples]
-
     def _chunk_size(self, batch_size: int) -> int:
         return max(1, super()._chunk_size(batch_size) // self.num_classes)
 
@@ -534,28 +500,7 @@ class M2(VAE):
             >>> [a.shape for a in model.importance_estimates(np.zeros((2, 28, 28, 1)), [1, -1], 5)]
             [(2,), (2,)]
         """
-        if int(num_samples) < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples!r}")
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-        x = self.check_data(x)
-        y = np.full(len(x), UNLABELLED, np.int32) if y is None else self.check_labels(y, len(x))
-        chunk = min(int(num_samples), self._chunk_size(batch_size))
-        elbo, log_px = [], []
-        progress = keras.utils.Progbar(len(x), verbose=verbose, unit_name="example")
-        for b, start in enumerate(range(0, len(x), batch_size)):
-            xb, yb = tf.constant(x[start : start + batch_size]), tf.constant(y[start : start + batch_size])
-            total = tf.zeros([len(xb)], tf.float64)
-            lse = tf.fill([len(xb)], tf.constant(-np.inf, tf.float64))
-            for c, begin in enumerate(range(0, num_samples, chunk)):
-                n = min(chunk, num_samples - begin)
-                logw = tf.cast(self._estimator(n)(xb, yb, tf.constant([seed, b * 1_000_003 + c], tf.int32)), tf.float64)
-                total += tf.reduce_sum(logw, 0)
-                lse = tf.experimental.numpy.logaddexp(lse, tf.reduce_logsumexp(logw, 0))
-            elbo.append((total / num_samples).numpy())
-            log_px.append((lse - math.log(num_samples)).numpy())
-            progress.add(len(xb))
-        return np.concatenate(elbo), np.concatenate(log_px)
+        return self._importance_estimates(x, (y,), num_samples, batch_size, seed, verbose)
 
     def elbo(self, x, y=None, num_samples: int = 1, batch_size: int = 100, seed: int = 0) -> np.ndarray:
         """Per-example ELBO estimate (nats) of (x, y), or of x where y is -1 or None."""

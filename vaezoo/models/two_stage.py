@@ -193,31 +193,11 @@ class TwoStageVAE(VAE):
         """The second-stage VAE over the first stage's latents."""
         return self.prior.vae
 
-    def first_stage_variables(self) -> list:
-        """The trainable variables of everything but the second stage."""
+    def optimizer_variables(self) -> list:
+        """The trainable variables of everything but the second stage: ``fit`` trains the
+        first stage only (the second stage is left as it is)."""
         excluded = {id(v) for v in self.prior.trainable_variables}
         return [v for v in self.trainable_variables if id(v) not in excluded]
-
-    def _build_optimizer(self) -> None:
-        if getattr(self, "optimizer", None) is not None and not self.optimizer.built:
-            self.optimizer.build(self.first_stage_variables())
-
-    def compile_from_config(self, config):
-        # Keras would build the optimizer over every trainable variable; it owns the
-        # first stage's only, as in training.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        self._build_optimizer()
-
-    def fit(self, x=None, y=None, validation_data=None, **kwargs):
-        """Train the first stage (``keras.Model.fit``); the second stage is left as it is."""
-        self._build_optimizer()
-        return super().fit(x, y, validation_data=validation_data, **kwargs)
-
-    def train_step(self, data):
-        x = self._unpack(data)
-        with tf.GradientTape() as tape:
-            terms = self._with_regularisers(self.objective(x, training=True))
-        return self._apply_updates(x, terms, [(tape, "loss", self.optimizer, self.first_stage_variables())])
 
     # ------------------------------------------------------------------ stage two
 

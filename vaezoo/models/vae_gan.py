@@ -5,13 +5,13 @@ Both are trained by several players, each with its own optimizer, in one ``fit``
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
 from vaezoo._tf import keras, tf, tfd
 from vaezoo.losses import non_negative
 from vaezoo.models.conditional import ConditionalVAE, prior_draws
+from vaezoo.models.players import Players
 from vaezoo.models.vae import VAE
 
 layers = keras.layers
@@ -58,89 +58,9 @@ def build_critic(
     return keras.Model(inputs, [features, layers.Dense(outputs)(h)], name=name)
 
 
-def optimizer_argument(name: str, value: dict[str, Any] | keras.optimizers.Optimizer | None):
-    """A Keras optimizer from an optimizer, its serialized config or None (kept None).
-
-    Example:
-        >>> optimizer_argument("decoder_optimizer", {"class_name": "SGD", "config": {}}).__class__.__name__
-        'SGD'
-    """
-    if isinstance(value, dict):  # deserialize edits its argument: give it a copy
-        value = keras.optimizers.deserialize(copy.deepcopy(value))
-    if not isinstance(value, (keras.optimizers.Optimizer, type(None))):
-        raise TypeError(f"{name} must be a keras optimizer, its config or None, got {value!r}")
-    return value
-
-
-class Players:
-    """Mixin of a VAE trained by several players (Algorithm 1 of Larsen et al. 2016
-    and of Bao et al. 2017): each minimises one term of ``objective`` over its own
-    variables with its own optimizer, all from the same forward pass of one
-    ``train_step``, through ``BaseVAE._apply_updates`` (so the NaN guard and
-    ``tf.distribute`` weighting cover every player).
-
-    The first player (the encoder) uses the compiled optimizer; the others use the
-    optimizers named by ``optimizer_names``: each given as a Keras optimizer or its
-    config, or, if None, a copy of the compiled optimizer (same class and settings,
-    so that ``compile(optimizer=...)`` and ``vaezoo train --lr`` set every player's)
-    made by ``compile``. A subclass lists its players in ``players()``.
-    """
-
-    #: Attributes holding the optimizers of the players after the first.
-    optimizer_names: tuple[str, ...] = ()
-
-    def _init_optimizers(self, given: dict[str, Any]) -> None:
-        self._given_optimizers = {name: optimizer_argument(name, given[name]) for name in self.optimizer_names}
-        for name, value in self._given_optimizers.items():
-            setattr(self, name, value)
-
-    def _optimizer_config(self) -> dict[str, Any]:
-        return {
-            name: None if value is None else keras.optimizers.serialize(value)
-            for name, value in self._given_optimizers.items()
-        }
-
-    def players(self) -> list[tuple[str, Any, list]]:
-        """``(term, optimizer, variables)`` of each player; the variable lists partition
-        the model's trainable variables."""
-        raise NotImplementedError
-
-    def _other_variables(self, *groups: Sequence) -> list:
-        """The trainable variables in none of ``groups``."""
-        taken = {id(v) for group in groups for v in group}
-        return [v for v in self.trainable_variables if id(v) not in taken]
-
-    def compile(self, *args: Any, **kwargs: Any) -> None:
-        super().compile(*args, **kwargs)
-        for name, given in self._given_optimizers.items():
-            if given is None:
-                config = keras.optimizers.serialize(self.optimizer)
-                config["config"]["name"] = name
-                given = keras.optimizers.deserialize(config)
-            setattr(self, name, given)
-
-    def _build_optimizers(self) -> None:
-        for _, optimizer, variables in self.players():
-            if optimizer is not None and not optimizer.built:
-                optimizer.build(variables)
-
-    def compile_from_config(self, config):
-        # Keras would build the compiled optimizer over every trainable variable; each
-        # optimizer here owns one player's variables only, as in training.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        self._build_optimizers()
-
-    def fit(self, *args: Any, **kwargs: Any):
-        self._build_optimizers()
-        return super().fit(*args, **kwargs)
-
-    def train_step(self, data):
-        x, inputs = self._step_inputs(data)
-        with tf.GradientTape(persistent=True) as tape:
-            terms = self._with_regularisers(self.objective(inputs, training=True))
-        return self._apply_updates(x, terms, [(tape, term, opt, variables) for term, opt, variables in self.players()])
-
-    # ------------------------------------------------------------------ shared pieces
+class CriticPlayers(Players):
+    """Mixin of the VAE-GAN hybrids (:class:`vaezoo.models.players.Players`): the pieces
+    their objectives share, over image critics (:func:`build_critic`)."""
 
     def _prior_images(self, n: tf.Tensor, *labels: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Decoded means of ``n`` draws of the prior (given ``labels``, if conditional)."""
@@ -167,7 +87,7 @@ class Players:
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
-class VAEGAN(Players, VAE):
+class VAEGAN(CriticPlayers, VAE):
     """VAE/GAN: a VAE whose reconstruction error is measured in the features of a GAN
     discriminator, trained jointly with it.
 
@@ -263,10 +183,6 @@ class VAEGAN(Players, VAE):
             ("discriminator_loss", self.discriminator_optimizer, discriminator),
         ]
 
-    def _step_inputs(self, data) -> tuple[tf.Tensor, tf.Tensor]:
-        x = self._unpack(data)
-        return x, x
-
     def objective(self, x, training=False):
         terms, elbo = self.elbo_summary(x, training)
         x_tilde = self.likelihood.mean(self.decoder_params(terms["z"], training))
@@ -285,7 +201,7 @@ class VAEGAN(Players, VAE):
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
-class CVAEGAN(Players, ConditionalVAE):
+class CVAEGAN(CriticPlayers, ConditionalVAE):
     """CVAE-GAN: a conditional VAE and GAN with a classifier, the generator trained by
     pairwise and mean feature matching (asymmetric training).
 
