@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -39,7 +40,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "re-measure the parity of an export directory."
         ),
     )
-    parser.add_argument("model", nargs="?", help="a .keras file saved from a vaezoo model")
+    parser.add_argument(
+        "model", nargs="?", help="a .keras file saved from a vaezoo model, or a preset (`vaezoo presets`, a preset "
+        "folder or URL)"
+    )
     parser.add_argument("--out", help="export directory")
     parser.add_argument("--formats", nargs="+", choices=list(FORMATS), default=list(FORMATS))
     parser.add_argument("--parts", nargs="+", default=None, help="parts to export (default: all of the model's)")
@@ -103,9 +107,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         from vaezoo.export.exporter import export
 
-        import vaezoo
-
-        model = vaezoo.load_model(args.model)
+        model = load(args.model)
         calibration, check_x = _data(args.data, args.limit)
         manifest = export(
             model,
@@ -126,6 +128,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def load(handle: str) -> Any:
+    """The model to export: a ``.keras`` file, else a preset handle (name, folder or URL),
+    so that any preset exports to its edge bundle on demand.
+
+    Example:
+        >>> load("vae_mlp_binarized_mnist").name
+        'vae'
+    """
+    import vaezoo
+
+    if handle.endswith(".keras") or os.path.isfile(handle):
+        return vaezoo.load_model(handle)
+    return vaezoo.from_preset(handle)
+
+
 def run_web(args: argparse.Namespace) -> int:
     """``vaezoo export MODEL.keras --web DIR``: the ONNX export plus the latent-explorer page."""
     if not args.model or args.out or args.check:
@@ -135,8 +152,6 @@ def run_web(args: argparse.Namespace) -> int:
     from vaezoo.export.parity import ParityError
     from vaezoo.export.web import card_from_json, export_web
 
-    import vaezoo
-
     card = None
     if args.card:
         with open(args.card, encoding="utf-8") as handle:
@@ -144,7 +159,7 @@ def run_web(args: argparse.Namespace) -> int:
     data, check_x = _data(args.data, args.limit)
     try:
         web = export_web(
-            vaezoo.load_model(args.model), args.web, data=data, data_name=args.data, check_data=check_x, card=card,
+            load(args.model), args.web, data=data, data_name=args.data, check_data=check_x, card=card,
             ort_web=args.ort_web, precision=args.precision,
         )
     except ParityError as err:

@@ -493,6 +493,27 @@ def test_exported_math_is_exact_where_tf_where_hides_nan_and_inf(tmp_path):
             np.testing.assert_allclose(got[key], value, rtol=2e-6, atol=2e-7, err_msg=f"{type(session).__name__} {key}")
 
 
+@pytest.mark.parametrize("name", [p["name"] for p in vaezoo.list_presets() if p["shipped"]])
+def test_every_shipped_preset_exports_to_its_edge_bundle(name, tmp_path, capsys, monkeypatch):
+    """`vaezoo export PRESET --out DIR`: a preset name exports on demand, with parity on
+    its own test data (conditional presets take their label input)."""
+    monkeypatch.setenv("VAEZOO_DATA", os.path.dirname(os.path.dirname(_data_file("binarized_mnist", "test.npz"))))
+    from vaezoo.presets import PRESETS
+
+    data = PRESETS[name].data
+    parser = argparse.ArgumentParser(prog="vaezoo")
+    add_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / name
+    args = parser.parse_args(["export", name, "--out", str(out), "--data", data, "--limit", "200"])
+    assert args.func(args) == 0, capsys.readouterr().err
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["model"]["name"] == PRESETS[name].model
+    assert manifest["parity"]["ok"] and manifest["parity"]["batch_sizes"] == [1, 64]
+    for result in manifest["parity"]["results"]:
+        assert result["finite"] and result["max_abs_diff"] <= TOLERANCES["fp32"].allowed(result["max_abs_ref"]), result
+    runtime.load(str(out), backend="onnx")
+
+
 def test_cli_export_and_check(vae, tmp_path, capsys, monkeypatch):
     model, _ = vae
     monkeypatch.setenv("VAEZOO_DATA", os.path.dirname(os.path.dirname(_data_file("binarized_mnist", "test.npz"))))
