@@ -369,9 +369,9 @@ class BaseVAE(keras.Model):
                 optimizer.build(variables)
 
     def train_step(self, data):
-        x = self._unpack(data)
+        x, inputs = self._step_inputs(data)
         with tf.GradientTape() as tape:
-            terms = self._with_regularisers(self.objective(x, training=True))
+            terms = self._with_regularisers(self.objective(inputs, training=True))
         return self._apply_updates(x, terms, [(tape, "loss", self.optimizer, self.optimizer_variables())])
 
     def _apply_updates(self, x: tf.Tensor, terms: dict[str, tf.Tensor], updates: Sequence[tuple]) -> dict[str, tf.Tensor]:
@@ -563,8 +563,8 @@ class BaseVAE(keras.Model):
         monitor.bad_step.assign(0)
 
     def test_step(self, data):
-        x = self._unpack(data)
-        return self._log(self._with_regularisers(self.objective(x, training=False)), x)
+        x, inputs = self._step_inputs(data)
+        return self._log(self._with_regularisers(self.objective(inputs, training=False)), x)
 
     def predict_step(self, data):
         return self(self._unpack(data), training=False)

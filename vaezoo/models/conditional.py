@@ -252,16 +252,6 @@ class ConditionalVAE(LabelInputs, VAE):
         x = self._as_float(x)
         return x, (x, self.label_vectors(y))
 
-    def train_step(self, data):
-        x, inputs = self._step_inputs(data)
-        with tf.GradientTape() as tape:
-            terms = self._with_regularisers(self.objective(inputs, training=True))
-        return self._apply_updates(x, terms, [(tape, "loss", self.optimizer, self.trainable_variables)])
-
-    def test_step(self, data):
-        x, inputs = self._step_inputs(data)
-        return self._log(self._with_regularisers(self.objective(inputs, training=False)), x)
-
     def predict_step(self, data):
         inputs, _, _ = keras.utils.unpack_x_y_sample_weight(data)  # predict((x, y)): the pair is the input
         x, y = inputs if isinstance(inputs, (tuple, list)) and len(inputs) == 2 else (inputs, None)
