@@ -13,11 +13,18 @@ What is measured (GitHub issue 8):
   is the Bernoulli log-likelihood vaezoo computes from logits; for the conv VAE pythae
   has no continuous Bernoulli, and the BCE it runs instead lacks only the per-pixel
   log-normaliser (a few elementwise operations next to the convolutions).
-- For the profile, in the same run: vaezoo's model with a plain Keras ``train_step``
-  (no non-finite guard, no host read per execution) and a minimal hand-written Keras
-  VAE (the same arithmetic, no TFP); and the input pipeline: numpy arrays given to
-  ``fit`` against a ``tf.data`` pipeline (cache, shuffle, batch, prefetch), through
-  vaezoo's ``fit`` (which checks each batch) and through ``keras.Model.fit``.
+- For the profile (``--extras`` networks; ``--profile`` runs it alone), in the same
+  run: the guard ablation, vaezoo's model with pieces of ``BaseVAE``'s guarded
+  training step taken out (``ABLATIONS``: the host read of the non-finite record
+  after each execution, the gradient check or its per-gradient reductions, the whole
+  check), with Keras's plain ``train_step``, and a minimal hand-written Keras VAE (the
+  same arithmetic, no TFP); the GEMM floor of the MLP, its dense GEMMs alone
+  (forward, weight and input gradients of one training step, the exact shapes) as a
+  ``tf.function`` (XLA on and off) and in PyTorch through the peer, which gives each
+  framework's GFLOP/s and the samples/s that bound its training; and the input
+  pipeline: numpy arrays given to ``fit`` against a ``tf.data`` pipeline (cache,
+  shuffle, batch, prefetch), through vaezoo's ``fit`` (which checks each batch) and
+  through ``keras.Model.fit``.
 - Evaluation speed: ``log_likelihood`` with k importance samples on a subset of the
   binarized-MNIST test split, extrapolated to the whole 10k split (and pythae's
   ``get_nll`` on the same kind of subset).
@@ -38,10 +45,13 @@ same comparison. Every step has a full batch. Threads: ``--threads N`` gives Ten
 thread pools larger than the free cores can slow down by an order of magnitude, which
 would measure the scheduler rather than the frameworks.
 
-Prints JSON (also to ``--json FILE``) and a markdown table (also to ``--markdown FILE``).
+Prints JSON (also to ``--json FILE``) and markdown tables (also to ``--markdown FILE``);
+the profile section gives each profile row's samples per CPU-second, its ratio to the
+full vaezoo step and to pythae's raw loop, and its fraction of its framework's GEMM floor.
 
 Examples:
     $ python benchmarks/throughput.py --threads 1 --json throughput.json
+    $ python benchmarks/throughput.py --profile --threads 1 --xla on --spe 16 1 --no-eval --no-rss
     $ python benchmarks/throughput.py --networks mlp --batch-sizes 128 --rounds 3
     $ python benchmarks/throughput.py --smoke      # seconds; no peer; checks the machinery
 """
@@ -51,6 +61,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -61,6 +72,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -85,6 +97,24 @@ TARGETS = {128: 2.0, 1024: 1.2}
 CONV_XLA_TARGET = 1.5
 #: Examples in a training epoch at most (a multiple of 16 * 1024 and of 16 * 128).
 MAX_EXAMPLES = 49152
+#: The guard ablation: each framework is vaezoo's model with these pieces of
+#: ``BaseVAE``'s training step taken out (see ``_ablated_class``).
+ABLATIONS: dict[str, tuple[str, ...]] = {
+    "vaezoo": (),
+    "vaezoo-no-host-read": ("host-read",),
+    "vaezoo-terms-check": ("gradient-check",),
+    "vaezoo-norm-check": ("per-gradient-check",),
+    "vaezoo-no-check": ("check",),
+    "vaezoo-no-guard": ("check", "host-read"),
+    "vaezoo-plain-step": ("host-read", "step"),
+}
+#: Frameworks timed for the profile of an ``--extras`` network, next to vaezoo and pythae.
+PROFILE_FRAMEWORKS = (*[name for name in ABLATIONS if name != "vaezoo"], "keras-minimal")
+#: The GEMM floors: the dense GEMMs of a training step alone, in TensorFlow (XLA on and
+#: off, whatever ``--xla`` says) and in PyTorch.
+GEMM_FRAMEWORKS = ("gemm-tf", "gemm-torch")
+#: Networks made of dense layers alone, which get a GEMM floor (``dense_gemms``).
+DENSE_NETWORKS = ("mlp",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,8 +122,9 @@ class Variant:
     """One way of training a network at one batch size.
 
     Attributes:
-        framework: ``vaezoo``, ``vaezoo-plain-step`` or ``keras-minimal`` (see
-            benchmarks/README.md), or ``pythae``.
+        framework: ``vaezoo``, an ablation of it (``ABLATIONS``), ``keras-minimal``
+            (see benchmarks/README.md), ``pythae``, or a GEMM floor (``gemm-tf``,
+            ``gemm-torch``: the dense GEMMs of the MLP's training step alone).
         xla: Keras ``jit_compile``.
         spe: Keras ``steps_per_execution``.
         precision: the Keras dtype policy the model is built under.
@@ -113,6 +144,10 @@ class Variant:
         """The variant's name in the report, e.g. ``vaezoo xla=on spe=16 float32``."""
         if self.framework == "pythae":
             return f"pythae {self.mode}"
+        if self.framework == "gemm-torch":
+            return "gemm-torch (dense GEMMs alone)"
+        if self.framework == "gemm-tf":
+            return f"gemm-tf xla={'on' if self.xla else 'off'} (dense GEMMs alone)"
         label = f"{self.framework} xla={'on' if self.xla else 'off'} spe={self.spe} {self.precision}"
         return label if self.input == "numpy" else f"{label} {self.input}"
 
@@ -128,7 +163,6 @@ class Measured:
     compile_s: float | None = None
     rates: list[float] = dataclasses.field(default_factory=list)
     cpu_rates: list[float] = dataclasses.field(default_factory=list)
-    patched: str | None = None
     error: str | None = None
 
 
@@ -274,45 +308,67 @@ def _continuous_bernoulli_log_norm(logits: Any) -> Any:
     return tf.where(small, math.log(2.0) + tf.square(logits) / 12.0, tf.math.log(safe / tf.math.tanh(safe / 2.0)))
 
 
-def _plain_step_class(cls: type) -> type:
-    """``cls`` (a vaezoo model class) with the plain Keras training step: tape, scaled
-    loss, ``optimizer.apply``, metrics; no non-finite guard and no host read per
-    execution. The objective, networks and heads are vaezoo's."""
+def _ablated_class(cls: type, removed: Sequence[str]) -> type:
+    """``cls`` (a vaezoo model class) with the ``removed`` pieces of ``BaseVAE``'s
+    training step taken out; the objective, networks and heads stay vaezoo's:
+
+    - ``host-read``: Keras's own train function, without the host read of the
+      non-finite record after each execution (``_after_execution``).
+    - ``gradient-check``: ``_check_finite`` checks the terms alone, not the gradients
+      and their global norm.
+    - ``per-gradient-check``: ``_check_finite`` checks the gradients by their global
+      norm alone (given to it as one more term; the norm is NaN or Inf whenever an
+      element is), without a finiteness reduction over each gradient.
+    - ``check``: ``_check_finite`` is a constant True (no finiteness reductions, no
+      record); the conditional update, the step counters and the example-weighted
+      metrics of ``_apply_updates`` remain.
+    - ``step``: Keras's plain training step (tape, scaled loss, ``optimizer.apply``,
+      metrics), none of ``_apply_updates``.
+    """
     from vaezoo._tf import keras, tf
 
-    class PlainStep(cls):
-        def train_step(self, data: Any) -> dict[str, Any]:
-            x = self._unpack(data)
-            with tf.GradientTape() as tape:
-                terms = self.objective(x, training=True)
-                scaled = self.optimizer.scale_loss(terms["loss"])
-            grads = tape.gradient(scaled, self.trainable_variables)
-            self.optimizer.apply(grads, self.trainable_variables)
-            for name, tracker in self.trackers.items():
-                tracker.update_state(terms[name])
-            return {name: tracker.result() for name, tracker in self.trackers.items()}
+    if not removed:
+        return cls
 
-        def make_train_function(self, force: bool = False) -> Any:
-            return keras.Model.make_train_function(self, force=force)
+    def keras_train_function(self: Any, force: bool = False) -> Any:
+        return keras.Model.make_train_function(self, force=force)
 
-    PlainStep.__name__ = PlainStep.__qualname__ = f"PlainStep{cls.__name__}"
-    return PlainStep
+    def terms_check(self: Any, x: Any, terms: dict, updates: Sequence, grads: Sequence) -> Any:
+        return cls._check_finite(self, x, terms, [], [])
+
+    def norm_check(self: Any, x: Any, terms: dict, updates: Sequence, grads: Sequence) -> Any:
+        norms = {f"grad_norm_{i}": tf.linalg.global_norm([g for g in step if g is not None]) for i, step in enumerate(grads)}
+        return cls._check_finite(self, x, {**terms, **norms}, [], [])
+
+    def no_check(self: Any, x: Any, terms: dict, updates: Sequence, grads: Sequence) -> Any:
+        return tf.constant(True)
+
+    def plain_train_step(self: Any, data: Any) -> dict[str, Any]:
+        x = self._unpack(data)
+        with tf.GradientTape() as tape:
+            terms = self.objective(x, training=True)
+            scaled = self.optimizer.scale_loss(terms["loss"])
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    replacements = {
+        "host-read": ("make_train_function", keras_train_function),
+        "gradient-check": ("_check_finite", terms_check),
+        "per-gradient-check": ("_check_finite", norm_check),
+        "check": ("_check_finite", no_check),
+        "step": ("train_step", plain_train_step),
+    }
+    methods = dict(replacements[piece] for piece in removed)
+    name = cls.__name__ + "Without" + "".join(piece.title().replace("-", "") for piece in removed)
+    return types.new_class(name, (cls,), exec_body=lambda namespace: namespace.update(methods))
 
 
-#: What the benchmark changes in vaezoo's model under a mixed policy (see ``build_keras_model``).
-MIXED_PATCH = "float32 heads and prior (the proposed base.py fix; vaezoo as committed fails under mixed precision)"
-
-
-def build_keras_model(variant: Variant, network: str, data_shape: tuple[int, ...]) -> tuple[Any, str | None]:
+def build_keras_model(variant: Variant, network: str, data_shape: tuple[int, ...]) -> Any:
     """The Keras model of ``variant`` under its dtype policy (the global policy is
-    restored afterwards), and what was patched in it (None: nothing).
-
-    Under a mixed policy vaezoo's posterior head, likelihood head and prior take the
-    policy too, so Keras casts the float32 network outputs that ``encode`` hands the
-    posterior back to float16, and ``fit`` fails (a float16 KL meets a float32 prior or
-    reconstruction). Unless ``--no-mixed-patch``, those three layers get the float32
-    policy here, as the fix proposed in benchmarks/README.md would do in ``BaseVAE``.
-    """
+    restored afterwards)."""
     from vaezoo._tf import keras
     from vaezoo.registry import get_spec
 
@@ -322,19 +378,68 @@ def build_keras_model(variant: Variant, network: str, data_shape: tuple[int, ...
         spec = get_spec(name)
         config = {**spec.config, **overrides, "data_shape": data_shape, "name": name}
         if variant.framework == "keras-minimal":
-            minimal = _keras_classes()["MinimalVAE"](network, data_shape, int(config["latent_dim"]), name=f"minimal_{network}")
-            return minimal, None
-        cls = spec.load_class()
-        if variant.framework == "vaezoo-plain-step":
-            cls = _plain_step_class(cls)
-        model = cls(**config)
+            return _keras_classes()["MinimalVAE"](network, data_shape, int(config["latent_dim"]), name=f"minimal_{network}")
+        return _ablated_class(spec.load_class(), ABLATIONS[variant.framework])(**config)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    if variant.precision == "float32" or not _CACHE.get("mixed_patch", True):
-        return model, None
-    for head in (model.posterior, model.likelihood, model.prior):
-        head.dtype_policy = "float32"
-    return model, MIXED_PATCH
+
+
+def dense_gemms(network: str, data_shape: Sequence[int]) -> list[tuple[int, int, bool]] | None:
+    """The dense layers of ``network``'s training step as ``(inputs, outputs, input
+    gradient)``, the input gradient being needed by every layer but the first; None for
+    a network with convolutions. MLP 784-512-16: 784->512->32 (the posterior's loc and
+    scale), 16->512->784."""
+    if network not in DENSE_NETWORKS:
+        return None
+    overrides = NETWORKS[network][1]
+    hidden, latent = list(overrides["hidden_units"]), int(overrides["latent_dim"])
+    encoder, decoder = [math.prod(data_shape), *hidden, 2 * latent], [latent, *reversed(hidden), math.prod(data_shape)]
+    layers = [(a, b, i > 0) for i, (a, b) in enumerate(itertools.pairwise(encoder))]
+    return layers + [(a, b, True) for a, b in itertools.pairwise(decoder)]
+
+
+def gemm_flops(layers: Sequence[tuple[int, int, bool]]) -> int:
+    """Floating-point operations per example of ``dense_gemms``: 2 * inputs * outputs
+    for the forward product, the weight gradient and (where needed) the input gradient."""
+    return sum(2 * a * b * (3 if input_grad else 2) for a, b, input_grad in layers)
+
+
+class GemmRunner:
+    """The GEMM floor in TensorFlow: one ``tf.function`` call per step (XLA-compiled
+    with ``xla``) runs the dense GEMMs of one training step (``dense_gemms``) on fixed
+    random operands, in Keras's layout (kernel ``(inputs, outputs)``): ``x @ W``,
+    ``x^T @ dy`` and ``dy @ W^T``; nothing else (no bias, activation, loss or optimizer)."""
+
+    def __init__(self, layers: Sequence[tuple[int, int, bool]], batch_size: int, xla: bool) -> None:
+        from vaezoo._tf import tf
+
+        self.batch_size = batch_size
+        shapes = [((batch_size, a), (a, b), (batch_size, b)) for a, b, _ in layers]
+        self.operands = [
+            tuple(tf.random.stateless_normal(shape, seed=(i, j)) for j, shape in enumerate(group))
+            for i, group in enumerate(shapes)
+        ]
+        input_grads = [input_grad for _, _, input_grad in layers]
+
+        def step(operands: list) -> list:
+            out = []
+            for (x, kernel, dy), input_grad in zip(operands, input_grads):
+                out.append(tf.matmul(x, kernel))
+                out.append(tf.matmul(x, dy, transpose_a=True))
+                if input_grad:
+                    out.append(tf.matmul(dy, kernel, transpose_b=True))
+            return out
+
+        self.step = tf.function(step, jit_compile=xla, autograph=False)
+
+    def epoch(self, examples: int) -> tuple[float, float]:
+        """Wall and CPU seconds of ``examples // batch_size`` steps' GEMMs."""
+        start, cpu_start = time.perf_counter(), time.process_time()
+        out = []
+        for _ in range(examples // self.batch_size):
+            out = self.step(self.operands)
+        float(out[-1][0, 0])  # waits for the device
+        return time.perf_counter() - start, time.process_time() - cpu_start
 
 
 class KerasRunner:
@@ -346,7 +451,7 @@ class KerasRunner:
         self.variant = variant
         self.batch_size = batch_size
         self.images = images
-        self.model, self.patched = build_keras_model(variant, network, tuple(images.shape[1:]))
+        self.model = build_keras_model(variant, network, tuple(images.shape[1:]))
         self.model.compile(
             optimizer=keras.optimizers.Adam(1e-3), jit_compile=variant.xla, steps_per_execution=variant.spe
         )
@@ -416,11 +521,12 @@ class PeerClient:
 
 
 class PeerRunner:
-    """One pythae mode (raw loop or pipeline) for one network and batch size."""
+    """One timed request to the peer: a pythae mode (raw loop or pipeline) for one network
+    and batch size (``op`` ``epoch``), or its GEMM floor (``op`` ``gemm``)."""
 
-    def __init__(self, client: PeerClient, variant: Variant, network: str, batch_size: int, data_path: str) -> None:
+    def __init__(self, client: PeerClient, **request: Any) -> None:
         self.client = client
-        self.request = {"op": "epoch", "data": data_path, "mode": variant.mode, "network": network, "batch_size": batch_size}
+        self.request = request
 
     def epoch(self, examples: int) -> tuple[float, float]:
         answer = self.client.request(**self.request, examples=examples)
@@ -432,7 +538,8 @@ class PeerRunner:
 
 def variants_for(args: argparse.Namespace, network: str, peer: bool) -> list[Variant]:
     """Every variant of one comparison: vaezoo's matrix, then (for ``--extras``
-    networks) the profile and input-pipeline variants, then pythae's two runs."""
+    networks) the profile variants, the input-pipeline variants of ``--inputs`` and the
+    GEMM floors, then pythae's two runs."""
     variants = [
         Variant("vaezoo", xla, spe, precision)
         for precision in args.precision
@@ -443,11 +550,15 @@ def variants_for(args: argparse.Namespace, network: str, peer: bool) -> list[Var
         extra_xla, extra_spe = (args.xla, args.spe) if not args.smoke else ([False], [1])
         variants += [
             Variant(framework, xla, spe)
-            for framework in ("vaezoo-plain-step", "keras-minimal")
+            for framework in PROFILE_FRAMEWORKS
             for xla in extra_xla
             for spe in extra_spe
         ]
-        variants += [Variant("vaezoo", True in args.xla, min(args.spe), input=source) for source in INPUTS[1:]]
+        variants += [
+            Variant("vaezoo", True in args.xla, min(args.spe), input=source) for source in args.inputs if source != "numpy"
+        ]
+        if network in DENSE_NETWORKS:
+            variants += [Variant("gemm-tf", xla=xla) for xla in (True, False)] + ([Variant("gemm-torch")] if peer else [])
     if peer:
         variants += [Variant("pythae", mode=mode) for mode in ("raw", "pipeline")]
     return variants
@@ -493,12 +604,20 @@ def run_comparison(
             log(f"  SKIPPED {v.label}: {m.error}")
             continue
         try:
+            gemms = dense_gemms(network, images.shape[1:])
             if v.framework == "pythae":
                 assert peer is not None and data_path is not None
-                m.runner = PeerRunner(peer, v, network, batch_size, data_path)
+                m.runner = PeerRunner(
+                    peer, op="epoch", data=data_path, mode=v.mode, network=network, batch_size=batch_size
+                )
+            elif v.framework == "gemm-torch":
+                assert peer is not None and gemms is not None
+                m.runner = PeerRunner(peer, op="gemm", batch_size=batch_size, layers=gemms)
+            elif v.framework == "gemm-tf":
+                assert gemms is not None
+                m.runner = GemmRunner(gemms, batch_size, v.xla)
             else:
                 m.runner = KerasRunner(v, network, batch_size, images)
-                m.patched = m.runner.patched
             start = time.perf_counter()
             seconds, _ = m.runner.epoch(warm)  # includes tracing and compilation
             m.first_fit_s = time.perf_counter() - start
@@ -567,7 +686,6 @@ def summarize(network: str, batch_size: int, measured: Sequence[Measured]) -> li
                 "ratio_vs_pythae_pipeline": ratio(wall, label, "pythae pipeline"),
                 "cpu_ratio_vs_pythae_raw": ratio(cpu, label, "pythae raw"),
                 "cpu_ratio_vs_pythae_pipeline": ratio(cpu, label, "pythae pipeline"),
-                "patched": m.patched,
                 "error": m.error,
             }
         )
@@ -630,6 +748,65 @@ def xla_speedups(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                     "gpu_target": CONV_XLA_TARGET if network == "conv" else None,
                 }
             )
+    return out
+
+
+def profile(rows: Sequence[dict[str, Any]], flops: dict[str, int]) -> list[dict[str, Any]]:
+    """The profile section: for each float32, numpy-input row of vaezoo, its ablations,
+    ``keras-minimal``, pythae and the GEMM floors, in comparisons that have a GEMM floor
+    or an ablation row: samples/s and per CPU-second, CPU microseconds per example,
+    the ratio to the full vaezoo step of the same XLA and spe (and the CPU microseconds
+    per example that the row saves against it), the ratio to pythae's raw loop, and
+    the fraction of its framework's GEMM floor (Keras rows: ``gemm-tf`` with the same
+    XLA setting; pythae: ``gemm-torch``). GEMM rows give GFLOP/s; their samples/s are
+    the ceilings.
+
+    ``flops``: floating-point operations per example of each network's dense GEMMs.
+    """
+    out = []
+    comparisons = dict.fromkeys((r["network"], r["batch_size"]) for r in rows)
+    for network, batch_size in comparisons:
+        group = [
+            r for r in rows
+            if (r["network"], r["batch_size"]) == (network, batch_size) and r["samples_per_second"]
+            and r["precision"] == "float32" and r["input"] == "numpy"
+            and (r["framework"] in (*ABLATIONS, "keras-minimal", "pythae", *GEMM_FRAMEWORKS))
+        ]
+        if not any(r["framework"] in (*PROFILE_FRAMEWORKS, *GEMM_FRAMEWORKS) for r in group):
+            continue
+        full = {(r["xla"], r["spe"]): r for r in group if r["framework"] == "vaezoo"}
+        floors = {(r["framework"], r["xla"]): r for r in group if r["framework"] in GEMM_FRAMEWORKS}
+        for r in group:
+            gemm = r["framework"] in GEMM_FRAMEWORKS
+            keras_row = not gemm and r["framework"] != "pythae"
+            base = full.get((r["xla"], r["spe"])) if keras_row else None
+            floor = None if gemm else floors.get(("gemm-tf", r["xla"]) if keras_row else ("gemm-torch", False))
+            entry = {
+                "network": network,
+                "batch_size": batch_size,
+                "variant": r["variant"],
+                "framework": r["framework"],
+                "xla": r["xla"],
+                "spe": r["spe"],
+                "samples_per_second": r["samples_per_second"],
+                "samples_per_cpu_second": r["samples_per_cpu_second"],
+                "cpu_us_per_example": 1e6 / r["samples_per_cpu_second"],
+                "ratio_vs_vaezoo": r["samples_per_second"] / base["samples_per_second"] if base else None,
+                "cpu_ratio_vs_vaezoo": r["samples_per_cpu_second"] / base["samples_per_cpu_second"] if base else None,
+                "cpu_us_saved_vs_vaezoo": 1e6 / base["samples_per_cpu_second"] - 1e6 / r["samples_per_cpu_second"]
+                if base else None,
+                "ratio_vs_pythae_raw": r["ratio_vs_pythae_raw"],
+                "cpu_ratio_vs_pythae_raw": r["cpu_ratio_vs_pythae_raw"],
+                "gemm_floor": floor["variant"] if floor else None,
+                "fraction_of_gemm_floor": r["samples_per_second"] / floor["samples_per_second"] if floor else None,
+                "cpu_fraction_of_gemm_floor": r["samples_per_cpu_second"] / floor["samples_per_cpu_second"]
+                if floor else None,
+            }
+            if gemm:
+                entry["gemm_flops_per_example"] = flops[network]
+                entry["gflops"] = r["samples_per_second"] * flops[network] / 1e9
+                entry["cpu_gflops"] = r["samples_per_cpu_second"] * flops[network] / 1e9
+            out.append(entry)
     return out
 
 
@@ -718,7 +895,7 @@ def rss_child(args: argparse.Namespace) -> dict[str, Any]:
 
     imported = peak_rss_mib()
     images, source = load_images("mlp", "train", args.rss_examples, args.smoke)
-    model = compile_model(build_keras_model(Variant("vaezoo"), "mlp", tuple(images.shape[1:]))[0], jit_compile=not args.smoke)
+    model = compile_model(build_keras_model(Variant("vaezoo"), "mlp", tuple(images.shape[1:])), jit_compile=not args.smoke)
     loaded = peak_rss_mib()
     start = time.perf_counter()
     model.fit(images, batch_size=args.rss_batch, epochs=1, verbose=0)
@@ -788,7 +965,7 @@ def machine_info(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The report's tables in markdown (``*``: a row with ``patched`` set)."""
+    """The report's tables in markdown: results, issue 8's targets, XLA speed-ups, profile."""
 
     def num(value: float | None, digits: int = 0) -> str:
         return "-" if value is None else f"{value:,.{digits}f}"
@@ -799,7 +976,7 @@ def markdown(report: dict[str, Any]) -> str:
     )
     lines = ["| " + " | ".join(columns) + " |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["results"]:
-        head = f"| {r['network']} | {r['batch_size']} | {r['variant']}{' *' if r['patched'] else ''} |"
+        head = f"| {r['network']} | {r['batch_size']} | {r['variant']} |"
         if r["error"]:
             lines.append(f"{head} {r['error'][:100]} |" + " |" * 10)
             continue
@@ -809,8 +986,6 @@ def markdown(report: dict[str, Any]) -> str:
             f"{num(r['samples_per_cpu_second'])} | {num(r['cpu_ratio_vs_pythae_raw'], 2)} | "
             f"{num(r['cpu_ratio_vs_pythae_pipeline'], 2)} | {num(r['compile_s'], 1)} | {r['examples_per_epoch']} |"
         )
-    if any(r["patched"] for r in report["results"]):
-        lines += ["", f"\\* {MIXED_PATCH}"]
     if report["targets"]:
         lines += [
             "",
@@ -827,6 +1002,21 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "| network | batch | spe | precision | XLA on / off (wall) |", "|---|---:|---:|---|---:|"]
         for x in report["xla_speedups"]:
             lines.append(f"| {x['network']} | {x['batch_size']} | {x['spe']} | {x['precision']} | {x['xla_speedup']:.2f} |")
+    if report.get("profile"):
+        lines += [
+            "",
+            "| network | batch | profile row | samples/s | samples/CPU-s | CPU us/example | CPU us saved vs vaezoo | "
+            + "x vaezoo (CPU) | x pythae raw | x pythae raw (CPU) | GFLOP/CPU-s | of GEMM floor (CPU) |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for p in report["profile"]:
+            lines.append(
+                f"| {p['network']} | {p['batch_size']} | {p['variant']} | {num(p['samples_per_second'])} | "
+                f"{num(p['samples_per_cpu_second'])} | {num(p['cpu_us_per_example'], 1)} | "
+                f"{num(p['cpu_us_saved_vs_vaezoo'], 1)} | {num(p['cpu_ratio_vs_vaezoo'], 2)} | "
+                f"{num(p['ratio_vs_pythae_raw'], 2)} | {num(p['cpu_ratio_vs_pythae_raw'], 2)} | "
+                f"{num(p.get('cpu_gflops'), 1)} | {num(p['cpu_fraction_of_gemm_floor'], 2)} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -842,7 +1032,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--spe", nargs="+", type=int, default=[1, 16], help="steps_per_execution values")
     parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["float32", "mixed_float16"])
     parser.add_argument("--extras", nargs="*", choices=sorted(NETWORKS), default=["mlp"],
-                        help="networks that also get the profile and input-pipeline variants")
+                        help="networks that also get the profile, input-pipeline and GEMM-floor variants")
+    parser.add_argument("--inputs", nargs="+", choices=INPUTS, default=list(INPUTS),
+                        help="input pipelines of the --extras networks (numpy: the matrix alone)")
+    parser.add_argument("--profile", action="store_true",
+                        help="issue 8's profile alone: the MLP in float32 with numpy input (vaezoo, the guard "
+                             "ablation, plain step, keras-minimal, GEMM floors, pythae); pick --xla, --spe, "
+                             "--batch-sizes as usual")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--min-examples", type=int, default=8192,
                         help="examples per timed epoch at least (unless that takes over --max-epoch-seconds)")
@@ -850,8 +1046,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="variants slower than this for two steps are reported, not timed")
     parser.add_argument("--compile-allowance", type=float, default=90.0,
                         help="seconds the first (compiling) warm-up may take beyond --max-epoch-seconds")
-    parser.add_argument("--no-mixed-patch", action="store_true",
-                        help="build vaezoo's mixed-precision models as they are (they fail to train)")
     parser.add_argument("--seconds", type=float, default=2.0, help="target length of one timed epoch")
     parser.add_argument("--threads", type=int, default=None, help="threads of each framework (default: theirs)")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu",
@@ -871,6 +1065,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.xla = [x == "on" for x in args.xla]
+    if args.profile:
+        args.networks, args.extras, args.precision, args.inputs = ["mlp"], ["mlp"], ["float32"], ["numpy"]
     if args.smoke:
         args.networks, args.batch_sizes, args.xla, args.spe = ["mlp"], [32], [False], [1, 2]
         args.precision, args.extras, args.rounds, args.seconds = ["float32"], ["mlp"], 1, 0.05
@@ -885,7 +1081,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.threads:
         # Read by TensorFlow when its runtime starts (before any op), and by the children.
         os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(args.threads)
-    _CACHE["mixed_patch"] = not args.no_mixed_patch
     if args.rss_child:
         print(json.dumps(rss_child(args)))
         return {}
@@ -918,16 +1113,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         key: getattr(args, key)
         for key in (
             "networks", "batch_sizes", "xla", "spe", "precision", "extras", "rounds", "seconds",
-            "min_examples", "max_epoch_seconds", "compile_allowance", "no_mixed_patch", "threads", "device", "smoke",
+            "min_examples", "max_epoch_seconds", "compile_allowance", "inputs", "profile", "threads", "device", "smoke",
         )
     }
     rows: list[dict[str, Any]] = []
     data_notes = {}
+    flops: dict[str, int] = {}
     slow: dict[tuple, str] = {}
     try:
         for network in args.networks:
             images, source = load_images(network, "train", MAX_EXAMPLES if not args.smoke else 256, args.smoke)
             data_notes[network] = source
+            gemms = dense_gemms(network, images.shape[1:])
+            if gemms is not None:
+                flops[network] = gemm_flops(gemms)
             data_path = None
             if peer is not None:
                 data_path = os.path.join(args.workdir, f"{network}_train.npy")
@@ -941,6 +1140,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         report["results"] = rows
         report["targets"] = check_targets(rows)
         report["xla_speedups"] = xla_speedups(rows)
+        report["gemm_flops_per_example"] = flops
+        report["profile"] = profile(rows, flops)
         report["eval"] = {"skipped": "--no-eval"} if args.no_eval else eval_speed(args, peer, log)
     finally:
         if peer is not None:

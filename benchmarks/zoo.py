@@ -20,6 +20,11 @@ headline where it has one:
     python benchmarks/zoo.py --json runs/zoo.json --markdown runs/zoo.md   # all models
     python benchmarks/zoo.py --models vae iwae swae --epochs 2             # a few
     python benchmarks/zoo.py --smoke                                       # seconds per model
+    python benchmarks/zoo.py --json runs/zoo.json --resume                 # measure what is missing
+
+Each model trains in its own child process (memory stays that of one model); the
+records are written after every model, and ``--resume`` keeps the successful ones of
+``--json`` (measured with the same budget) and measures the rest.
 
 Numbers of one budget compare models of one data set, within one run; they are not
 the papers' numbers (those need the papers' schedules: see benchmarks/nll.py).
@@ -29,7 +34,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -109,15 +118,15 @@ def _headline(model, data, x_test, y_test, args: argparse.Namespace) -> dict[str
     return out
 
 
-def run_model(name: str, args: argparse.Namespace, cache: dict) -> dict[str, Any]:
+def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Train and evaluate one registered model."""
     from vaezoo import datasets, training
+    from vaezoo._tf import keras
     from vaezoo.registry import get_spec
 
     spec = get_spec(name)
-    if spec.data not in cache:
-        cache[spec.data] = datasets.load(spec.data, download=False, limit=max(args.train_examples, args.test_examples))
-    data = cache[spec.data]
+    data = datasets.load(spec.data, download=False, limit=max(args.train_examples, args.test_examples))
+    keras.utils.set_random_seed(args.seed)  # the same initial weights and batches in every run
     model = training.build_for_data(name, data.train.x.shape[1:], **(SMOKE if args.smoke else {}))
     training.compile_model(model, args.learning_rate)
     record: dict[str, Any] = {"model": name, "class": type(model).__name__, "data": spec.data, "paper": spec.paper}
@@ -142,40 +151,93 @@ COLUMNS = (
     ("train_seconds", "train s", ".0f"),
 )
 _OWN = ("clustering_accuracy", "test_accuracy", "class_consistency", "fd_stage_one_prior", "fd_two_stage", "mig", "dci_disentanglement")
+_PLAIN = {"loss", "elbo", "reconstruction", "kl"}
 
 
-def headline_text(record: dict[str, Any]) -> str:
-    """The variant's own numbers, plus its own loss terms on the test set, as text."""
+def headline_text(record: dict[str, Any], terms: int | None = None) -> str:
+    """The variant's own numbers, then its own loss terms on the test set (the first
+    ``terms`` of them; all if None), as text."""
     own = [f"{k} {record[k]:.3f}" for k in _OWN if k in record]
-    plain = {"loss", "elbo", "reconstruction", "kl"}
-    own += [f"{k} {v:.3g}" for k, v in record.get("test_terms", {}).items() if k not in plain]
-    return ", ".join(own) or "-"
+    extra = [f"{k} {v:.3g}" for k, v in record.get("test_terms", {}).items() if k not in _PLAIN]
+    return ", ".join(own + extra[:terms]) or "-"
 
 
 def markdown(records: list[dict[str, Any]], command: str) -> str:
-    """The README table: one row per model."""
+    """The README's model table: one row per model, with the registry's summary and
+    paper next to the measured numbers."""
+    from vaezoo.registry import get_spec
+
     lines = [
         f"Measured with `{command}`.",
         "",
-        "| model | data | " + " | ".join(title for _, title, _ in COLUMNS) + " |",
-        "| --- | --- |" + " ---: |" * len(COLUMNS),
+        "| model | data | what | paper | " + " | ".join(title for _, title, _ in COLUMNS) + " |",
+        "| --- | --- | --- | --- |" + " ---: |" * len(COLUMNS),
     ]
     for r in records:
+        spec = get_spec(r["model"])
+        summary = spec.summary.replace("|", "\\|")
+        cite = re.match(r".*?\b(19|20)\d\d\b", spec.paper)
+        row = f"| `{r['model']}` | {spec.data} | {summary} | {cite.group(0) if cite else spec.paper} | "
         if "error" in r:
-            lines.append(f"| `{r['model']}` | {r.get('data', '?')} | failed: {r['error']} |" + " |" * (len(COLUMNS) - 1))
+            lines.append(row + f"failed: {r['error']} |" + " |" * (len(COLUMNS) - 1))
             continue
-        cells = [headline_text(r) if key == "headline" else format(r[key], fmt) for key, _, fmt in COLUMNS]
-        lines.append(f"| `{r['model']}` | {r['data']} | " + " | ".join(cells) + " |")
+        cells = [headline_text(r, terms=3) if key == "headline" else format(r[key], fmt) for key, _, fmt in COLUMNS]
+        lines.append(row + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _write(args: argparse.Namespace, command: str, records: list[dict[str, Any]]) -> None:
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"command": command, "records": records}, f, indent=1, default=float)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(markdown(records, command))
+#: The options that define a run's budget: a resumed run must use the same values.
+BUDGET = ("epochs", "train_examples", "test_examples", "labels_per_class", "batch_size", "learning_rate", "k",
+          "eval_points", "seed", "smoke")
+
+
+def _write(path: str | None, markdown_path: str | None, run: dict[str, Any]) -> None:
+    if path:
+        with open(path, "w") as f:
+            json.dump(run, f, indent=1, default=float)
+    if markdown_path:
+        with open(markdown_path, "w") as f:
+            f.write(markdown(run["records"], run["command"]))
+
+
+def _previous(args: argparse.Namespace, budget: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """With ``--resume``: the successful records of ``--json`` (same budget), by model."""
+    if not (args.resume and args.json and os.path.exists(args.json)):
+        return {}
+    with open(args.json) as f:
+        run = json.load(f)
+    if run.get("budget") != budget:
+        raise SystemExit(f"zoo: {args.json} was measured with {run.get('budget')}, not {budget}: cannot --resume")
+    return {r["model"]: r for r in run["records"] if "error" not in r}
+
+
+def _run_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Train and evaluate ``name`` in a child process (TensorFlow keeps what a process
+    compiled until it ends: one process for every model grew past 16 GB)."""
+    argv = [sys.executable, __file__, "--models", name]
+    for key in BUDGET:
+        value = getattr(args, key)
+        if value is True:
+            argv.append(f"--{key.replace('_', '-')}")
+        elif value is not False:
+            argv += [f"--{key.replace('_', '-')}", str(value)]
+    with tempfile.TemporaryDirectory() as folder:
+        record_path = os.path.join(folder, "record.json")
+        code = subprocess.run([*argv, "--child-record", record_path], check=False).returncode
+        if code != 0 or not os.path.exists(record_path):
+            return {"model": name, "error": f"the child process exited with code {code}"}
+        with open(record_path) as f:
+            return json.load(f)
+
+
+def _measure_one(name: str, args: argparse.Namespace) -> None:
+    """The child's side: one model, its record written to ``--child-record``."""
+    try:
+        record = run_model(name, args)
+    except Exception as error:  # noqa: BLE001 - one failing model is reported, not fatal to the table
+        record = {"model": name, "error": f"{type(error).__name__}: {error}"[:300]}
+    with open(args.child_record, "w") as f:
+        json.dump(record, f, default=float)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -191,27 +253,42 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-points", type=int, default=1_000, help="points of the disentanglement metrics")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="tiny networks and data: checks the script runs")
-    parser.add_argument("--json", help="write the records here")
+    parser.add_argument("--json", help="write the records here (after every model)")
     parser.add_argument("--markdown", help="write the table here")
+    parser.add_argument("--resume", action="store_true", help="keep the successful records of --json, measure the rest")
+    parser.add_argument("--from-json", metavar="JSON", help="no training: print (and --markdown) the table of a run's --json")
+    parser.add_argument("--child-record", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as f:
+            run = json.load(f)
+        _write(None, args.markdown, run)
+        print(markdown(run["records"], run["command"]))
+        return
     if args.smoke:
         args.epochs, args.train_examples, args.test_examples, args.k, args.eval_points = 1, 256, 64, 4, 64
+    if args.child_record:
+        _measure_one(args.models[0], args)
+        return
     from vaezoo.registry import list_models
 
     names = args.models or list_models()
-    command = "python benchmarks/zoo.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    records, cache = [], {}
+    given = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--resume"]
+    budget = {key: getattr(args, key) for key in BUDGET}
+    previous = _previous(args, budget)
+    run: dict[str, Any] = {"command": " ".join(["python benchmarks/zoo.py", *given]), "budget": budget, "records": []}
     for name in names:
-        print(f"zoo: {name} ...", file=sys.stderr, flush=True)
-        try:
-            records.append(run_model(name, args, cache))
-        except Exception as error:  # noqa: BLE001 - one failing model is reported, not fatal to the table
-            records.append({"model": name, "error": f"{type(error).__name__}: {error}"[:300]})
-        print(json.dumps(records[-1], default=float), file=sys.stderr, flush=True)
-        _write(args, command.strip(), records)  # after every model: a killed run keeps what it measured
-    print(json.dumps({"command": command, "records": records}, default=float))
-    print(markdown(records, command.strip()))
-    failed = [r["model"] for r in records if "error" in r]
+        if name in previous:
+            record = previous[name]
+        else:
+            print(f"zoo: {name} ...", file=sys.stderr, flush=True)
+            record = _run_child(name, args)
+            print(json.dumps(record, default=float), file=sys.stderr, flush=True)
+        run["records"].append(record)
+        _write(args.json, args.markdown, run)  # after every model: a killed run keeps what it measured
+    print(json.dumps(run, default=float))
+    print(markdown(run["records"], run["command"]))
+    failed = [r["model"] for r in run["records"] if "error" in r]
     if failed:
         sys.exit(f"zoo: failed: {', '.join(failed)}")
 

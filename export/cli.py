@@ -140,6 +140,13 @@ def load(handle: str) -> Any:
 
     if handle.endswith(".keras") or os.path.isfile(handle):
         return vaezoo.load_model(handle)
+    looks_like_path = os.sep in handle or os.path.splitext(handle)[1] != ""
+    if looks_like_path and "://" not in handle and not os.path.isdir(handle):
+        names = ", ".join(row["name"] for row in vaezoo.list_presets())
+        raise FileNotFoundError(
+            f"{handle!r}: no such file or folder (MODEL is a .keras file, a preset folder or URL, "
+            f"or a preset name: {names})"
+        )
     return vaezoo.from_preset(handle)
 
 

@@ -1,5 +1,6 @@
 """The benchmark machinery runs: ``benchmarks/throughput.py --smoke`` (tiny epochs, no
-pythae peer) in a child process writes a JSON report with the expected keys. Nothing
+pythae peer) in a child process writes a JSON report with the expected keys, and
+``benchmarks/zoo.py --smoke`` measures models in child processes and resumes. Nothing
 here is timed: benchmarks are measured by hand, never in the test suite."""
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import subprocess
 import sys
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
+ZOO = SCRIPT.with_name("zoo.py")
 
 REPORT_KEYS = {
     "schema", "machine", "peer", "settings", "data", "results", "targets", "xla_speedups",
-    "eval", "rss", "load_average", "wall_s",
+    "gemm_flops_per_example", "profile", "eval", "rss", "load_average", "wall_s",
 }
 ROW_KEYS = {
     "network", "batch_size", "variant", "framework", "xla", "spe", "precision", "input",
@@ -33,17 +35,30 @@ def test_throughput_smoke_report(tmp_path):
     assert REPORT_KEYS <= set(report)
     assert "skipped" in report["peer"]
     frameworks = {row["framework"] for row in report["results"]}
-    assert frameworks == {"vaezoo", "vaezoo-plain-step", "keras-minimal"}
+    assert frameworks == {
+        "vaezoo", "vaezoo-no-host-read", "vaezoo-terms-check", "vaezoo-norm-check", "vaezoo-no-check",
+        "vaezoo-no-guard", "vaezoo-plain-step", "keras-minimal", "gemm-tf",
+    }
     assert {row["input"] for row in report["results"]} == {"numpy", "tf.data", "tf.data-unchecked"}
     for row in report["results"]:
         assert ROW_KEYS <= set(row), row
         assert row["error"] is None, row
         assert row["samples_per_second"] > 0 and row["compile_s"] >= 0
         assert row["ratio_vs_pythae_raw"] is None  # no peer in smoke mode
+    # MLP 784-512-16: 784->512->32 and 16->512->784; forward and weight gradients of every
+    # layer, input gradients of all but the first.
+    assert report["gemm_flops_per_example"] == {"mlp": 2 * (2 * 784 * 512 + 3 * 512 * 32 + 3 * 16 * 512 + 3 * 512 * 784)}
+    profile = {(row["framework"], row["xla"]): row for row in report["profile"] if row["spe"] == 1}
+    assert profile["vaezoo", False]["cpu_ratio_vs_vaezoo"] == 1.0
+    assert profile["vaezoo-norm-check", False]["cpu_ratio_vs_vaezoo"] > 0
+    assert profile["gemm-tf", True]["cpu_gflops"] > 0 and profile["gemm-tf", False]["cpu_gflops"] > 0
+    floor = profile["gemm-tf", False]["samples_per_cpu_second"]  # the floor of the XLA-off rows
+    assert profile["vaezoo", False]["cpu_fraction_of_gemm_floor"] == profile["vaezoo", False]["samples_per_cpu_second"] / floor
     (model,) = report["eval"]["models"].values()
     assert model["seconds_per_example"] > 0 and model["extrapolated_10k_s"] > 0
     assert report["rss"]["vaezoo"]["peak"]["ru_maxrss_mib"] > 0, report["rss"]
-    assert "| network | batch | variant | samples/s |" in (tmp_path / "table.md").read_text()
+    table = (tmp_path / "table.md").read_text()
+    assert "| network | batch | variant | samples/s |" in table and "| network | batch | profile row |" in table
 
 
 PRECISION_SCRIPT = SCRIPT.parent / "export_precision.py"
@@ -88,3 +103,39 @@ def test_export_precision_smoke_report(tmp_path):
             fp32 = next(r for r in rows if r["precision"] == "fp32" and r["format"] == row["format"])
             assert row["total_bytes"] < fp32["total_bytes"], row
     assert "| Keras fp32 |" in done.stdout and "| int8 | tflite |" in done.stdout
+
+
+def test_zoo_smoke_measures_each_model_and_resumes(tmp_path):
+    """Two models (one conditional), then a resumed run: the finished record is kept as
+    it was, the new model is measured, and a different budget refuses to resume."""
+    out = tmp_path / "zoo.json"
+
+    def zoo(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, str(ZOO), "--smoke", "--json", str(out), "--markdown", str(tmp_path / "zoo.md"), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path)
+
+    done = zoo("--models", "vae", "cvae")
+    assert done.returncode == 0, done.stderr[-3000:]
+    first = json.loads(out.read_text())
+    assert [r["model"] for r in first["records"]] == ["vae", "cvae"]
+    for record in first["records"]:
+        assert record["test_nll"] > 0 and record["test_examples"] == 64, record
+    assert 0 <= first["records"][1]["class_consistency"] <= 1
+
+    done = zoo("--models", "vae", "swae", "--resume")
+    assert done.returncode == 0, done.stderr[-3000:]
+    second = json.loads(out.read_text())
+    assert second["records"][0] == first["records"][0]
+    assert second["records"][1]["model"] == "swae" and "sliced_wasserstein" in second["records"][1]["test_terms"]
+    assert "zoo: vae ..." not in done.stderr and "zoo: swae ..." in done.stderr
+    table = (tmp_path / "zoo.md").read_text()
+    assert "| `swae` | binarized_mnist | Sliced-Wasserstein" in table and "Kolouri et al. 2019" in table
+
+    done = zoo("--models", "vae", "--resume", "--seed", "1")
+    assert done.returncode != 0 and "cannot --resume" in done.stderr
+
+    out.unlink()  # the same budget again from scratch: the same numbers (seeded weights, batches and noise)
+    done = zoo("--models", "vae")
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = json.loads(out.read_text())["records"][0]
+    assert again["test_nll"] == first["records"][0]["test_nll"] and again["final"] == first["records"][0]["final"]

@@ -16,7 +16,7 @@ COMMANDS = ["list", "presets", "train", "evaluate", "sample", "plot", "quickstar
 def vaezoo(*args: str, env: dict | None = None, check: bool = True, timeout: int = 600):
     exe = os.path.join(os.path.dirname(sys.executable), "vaezoo")
     result = subprocess.run(
-        [exe, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+        [exe, *args], check=False, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
     )
     if check and result.returncode != 0:
         raise AssertionError(f"vaezoo {' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}")

@@ -13,6 +13,7 @@ import argparse
 import gzip
 import json
 import os
+import pathlib
 import shutil
 
 import numpy as np
@@ -178,7 +179,7 @@ def test_fp32_parity_with_keras(exported, part, backend):
 
 def test_manifest_describes_files_and_parity(exported):
     manifest, path, model = exported["manifest"], exported["path"], exported["model"]
-    data = json.loads(open(os.path.join(path, MANIFEST_NAME)).read())
+    data = json.loads(pathlib.Path(path, MANIFEST_NAME).read_text())
     assert data == manifest.data
     assert data["vaezoo_version"] == vaezoo.__version__
     assert data["model"]["name"] == exported["name"]
@@ -202,7 +203,7 @@ def test_manifest_describes_files_and_parity(exported):
             assert info["sha256"] == sha256_file(file)
             assert info["bytes"] == os.path.getsize(file) > 0
     if "encoder" in parts:
-        assert set(t["name"] for t in data["parts"]["encoder"]["outputs"]) == set(model.posterior.param_names)
+        assert {t["name"] for t in data["parts"]["encoder"]["outputs"]} == set(model.posterior.param_names)
     parity = data["parity"]
     assert parity["ok"] and parity["batch_sizes"] == [1, CHECK_BATCH]
     assert (parity["tolerance"]["atol"], parity["tolerance"]["rtol"]) == (FP32_ATOL, FP32_RTOL)
@@ -212,7 +213,7 @@ def test_manifest_describes_files_and_parity(exported):
 
 
 def test_onnx_files_pass_the_checker(exported):
-    for part, entry in exported["manifest"].parts.items():
+    for entry in exported["manifest"].parts.values():
         proto = onnx.load(os.path.join(exported["path"], entry["files"]["onnx"]["file"]))
         onnx.checker.check_model(proto, full_check=True)
         assert {o.domain for o in proto.opset_import} <= {"", "ai.onnx", "ai.onnx.ml"}
@@ -532,3 +533,21 @@ def test_cli_export_and_check(vae, tmp_path, capsys, monkeypatch):
     assert "parity (fp32)" in capsys.readouterr().out
     with pytest.raises(ValueError, match="give MODEL.keras and --out"):
         args.func(parser.parse_args(["export", str(tmp_path / "vae.keras")]))
+
+
+@pytest.mark.parametrize("handle", ["runs/vae.kears", "model.h5", "vae_mlp_binarzed_mnist"])
+def test_export_cli_names_a_missing_model_clearly(handle, tmp_path):
+    """A typo'd path says the file is missing (not "unknown preset"); a typo'd name lists
+    the catalog. Nothing is written."""
+    from vaezoo.presets import PresetError
+
+    parser = argparse.ArgumentParser(prog="vaezoo")
+    add_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "out"
+    args = parser.parse_args(["export", handle, "--out", str(out)])
+    is_path = "/" in handle or "." in handle
+    error = FileNotFoundError if is_path else PresetError
+    match = "no such file or folder.*vae_mlp_binarized_mnist" if is_path else "unknown preset.*vae_mlp_binarized_mnist"
+    with pytest.raises(error, match=match):
+        args.func(args)
+    assert not out.exists()

@@ -124,7 +124,7 @@ def test_tampered_model_files_are_refused_under_safe_mode(saved, tmp_path):
 
 
 def test_corrupt_model_and_weights_files_give_clear_errors(saved, tmp_path):
-    raw, config, weights = saved
+    raw, _config, weights = saved
     rng = np.random.default_rng(0)
     keras_files = {
         "empty": b"",

@@ -105,6 +105,32 @@ def test_a_term_going_infinite_is_named(binary):
     assert "reconstruction = " in finite and "grad(loss) = " in finite and "reconstruction" not in bad
 
 
+def test_a_finite_gradient_whose_square_overflows_is_not_applied(binary):
+    """A gradient of 1e20 is finite, but its square overflows Adam's second moment (NaN
+    one step later): the step is refused, and the report gives the gradient norm."""
+    from vaezoo._tf import tf
+    from vaezoo.models import VAE
+    from vaezoo.models.base import NonFiniteError
+
+    class SteepLoss(VAE):
+        """loss + 1e20 * (sum of the first weight matrix), from the third update on."""
+
+        def objective(self, x, training=False):
+            terms = super().objective(x, training)
+            steep = tf.where(self.optimizer.iterations >= 2, 1e20, 0.0) * tf.reduce_sum(self.trainable_variables[0])
+            return {**terms, "loss": terms["loss"] + steep}
+
+    model = _compile(SteepLoss(data_shape=binary.shape[1:], **SMALL), jit=True)
+    snapshots: list = []
+    with pytest.raises(NonFiniteError) as info:
+        model.fit(binary, epochs=1, batch_size=32, verbose=0, callbacks=[_snapshots(model, snapshots)])
+    bad, finite = str(info.value).split("(finite: ")
+    assert "training step 3 " in bad and "grad(loss) = inf" in bad and "loss = " in finite
+    assert len(snapshots) == 2
+    for now, before in zip(weights_of(model), snapshots[-1]):
+        np.testing.assert_array_equal(now, before)
+
+
 def test_exploding_learning_rate_stops_with_the_last_finite_weights(binary):
     from vaezoo.models.base import NonFiniteError
 

@@ -39,5 +39,25 @@ def test_every_registered_model_names_its_paper_and_data():
 
 
 def test_unknown_attribute_is_an_attribute_error():
-    with pytest.raises(AttributeError):
-        vaezoo.no_such_thing
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        _ = vaezoo.no_such_thing
+
+
+def test_readme_model_table_has_a_measured_row_for_every_registered_model():
+    """The README's model table (made by benchmarks/zoo.py) lists each registered model
+    once, with its test NLL measured (a number, not a failure)."""
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Models\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        found = re.match(r"\| `(\w+)` \| (\w+) \|", line)
+        if found and found.group(1) not in rows:
+            rows[found.group(1)] = line
+    assert sorted(rows) == vaezoo.list_models()
+    for name, line in rows.items():
+        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+        assert cells[1] == vaezoo.get_spec(name).data, line
+        assert re.fullmatch(r"-?\d+\.\d\d", cells[-4]), f"{name}: no measured test NLL in {line}"

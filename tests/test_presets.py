@@ -128,17 +128,17 @@ def test_failed_downloads_leave_nothing_behind(mode, tiny_preset, monkeypatch):
 
 
 def test_concurrent_downloads_of_one_preset(tiny_preset, monkeypatch):
-    folder, files, model = tiny_preset
+    folder, files, _model = tiny_preset
     with loopback_server() as httpd:
         for name in files:
             httpd.routes[f"/p/{name}"] = ((folder / name).read_bytes(), "ok")
         _add(monkeypatch, "tiny", files, f"http://127.0.0.1:{httpd.server_address[1]}/p/")
-        errors: list[BaseException] = []
+        errors: list[Exception] = []
 
         def fetch():
             try:
                 presets.resolve("tiny")
-            except BaseException as err:  # collected and asserted below
+            except Exception as err:  # noqa: BLE001 (every error is collected and asserted below)
                 errors.append(err)
 
         threads = [threading.Thread(target=fetch) for _ in range(6)]

@@ -5,6 +5,7 @@ leaves the previous model file or checkpoint intact."""
 from __future__ import annotations
 
 import json
+import pathlib
 import signal
 import subprocess
 import sys
@@ -55,19 +56,19 @@ def _kill_mid_epoch(command, backup_dir, log_path, deadline_s: float = 600) -> d
             if proc.poll() is None:
                 proc.kill()  # SIGKILL as well: a no-op after the kill above
             proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, (proc.returncode, open(log_path).read()[-3000:])
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, pathlib.Path(log_path).read_text()[-3000:])
     return _state(backup_dir)
 
 
 def test_sigkill_mid_epoch_then_rerun_equals_an_uninterrupted_run(tmp_path):
-    reference = subprocess.run(_train_command(tmp_path, "reference"), capture_output=True, text=True, timeout=900)
+    reference = subprocess.run(_train_command(tmp_path, "reference"), check=False, capture_output=True, text=True, timeout=900)
     assert reference.returncode == 0, reference.stderr[-3000:]
 
     command = _train_command(tmp_path, "resumed")
     survived = _kill_mid_epoch(command, tmp_path / "resumed-backup", tmp_path / "killed.log")
     assert survived["batch"] != 0, survived  # the restart begins inside an epoch
     assert not (tmp_path / "resumed.keras").exists()
-    restarted = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    restarted = subprocess.run(command, check=False, capture_output=True, text=True, timeout=900)
     assert restarted.returncode == 0, restarted.stderr[-3000:]
     assert not (tmp_path / "resumed-backup").exists()  # deleted after a complete run
 
@@ -115,7 +116,7 @@ training.save_model(model, path)
 @pytest.mark.parametrize("where", ["mid-write", "before-rename"])
 def test_crash_during_save_model_leaves_the_previous_file(tmp_path, where):
     path = tmp_path / "model.keras"
-    proc = subprocess.run([sys.executable, "-c", SAVE_CRASH_SCRIPT, str(path), where], capture_output=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", SAVE_CRASH_SCRIPT, str(path), where], check=False, capture_output=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     before = np.load(str(path) + ".before.npy")
     loaded = vaezoo.load_model(str(path))

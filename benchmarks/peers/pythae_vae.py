@@ -30,8 +30,10 @@ Each epoch reports its wall time and the process's CPU time (all threads). Modes
 - ``--serve``: reads one JSON request per line on stdin and answers one JSON line per
   request on stdout, so the caller can interleave these runs with its own. Requests:
   ``{"op": "epoch", "data": FILE, "mode": ..., "network": ..., "batch_size": ...,
-  "examples": ...}``, ``{"op": "nll", "data": FILE, "examples": ..., "num_samples": ...}``
-  and ``{"op": "info"}``.
+  "examples": ...}``, ``{"op": "nll", "data": FILE, "examples": ..., "num_samples": ...}``,
+  ``{"op": "gemm", "batch_size": ..., "layers": [[inputs, outputs, input_gradient], ...],
+  "examples": ...}`` (the dense GEMMs of ``examples // batch_size`` training steps alone:
+  the GEMM floor) and ``{"op": "info"}``.
 - ``--rss``: one raw epoch, then the peak resident memory (``ru_maxrss`` and ``VmHWM``).
 
 Example:
@@ -176,6 +178,7 @@ class Peer:
         self.generator = torch.Generator().manual_seed(seed)
         self.datasets: dict[str, torch.Tensor] = {}
         self.models: dict[tuple[str, str, str, int], tuple[VAE, torch.optim.Optimizer | None]] = {}
+        self.gemm_operands: dict[tuple, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]]] = {}
         self.workdir = tempfile.mkdtemp(prefix="pythae-peer-")
 
     def data(self, path: str) -> torch.Tensor:
@@ -252,6 +255,46 @@ class Peer:
             pipeline(train_data=data, callbacks=[timer])
         return timer.seconds[-1], timer.cpu_seconds[-1], float("nan")
 
+    def gemm(self, batch_size: int, layers: list[list], examples: int) -> dict[str, Any]:
+        """Time the dense GEMMs of ``examples // batch_size`` training steps and nothing
+        else (no bias, activation, loss or optimizer), on fixed random operands in
+        ``nn.Linear``'s layout (weight ``(outputs, inputs)``): per layer ``(inputs,
+        outputs, input_gradient)`` the forward ``x @ W^T``, the weight gradient
+        ``dy^T @ x`` and, where ``input_gradient``, the input gradient ``dy @ W``."""
+        key = (batch_size, tuple(tuple(layer) for layer in layers))
+        if key not in self.gemm_operands:
+            generator = torch.Generator().manual_seed(self.seed)
+
+            def normal(*shape: int) -> torch.Tensor:
+                return torch.randn(*shape, generator=generator).to(self.device)
+
+            self.gemm_operands[key] = [
+                (normal(batch_size, int(a)), normal(int(b), int(a)), normal(batch_size, int(b)), bool(input_grad))
+                for a, b, input_grad in layers
+            ]
+        operands = self.gemm_operands[key]
+        steps = int(examples) // batch_size
+        flops = sum(2 * int(a) * int(b) * (3 if input_grad else 2) for a, b, input_grad in layers)
+        with torch.no_grad():
+            start, cpu_start = time.perf_counter(), time.process_time()
+            for _ in range(steps):
+                for x, weight, dy, input_grad in operands:
+                    torch.mm(x, weight.t())
+                    torch.mm(dy.t(), x)
+                    if input_grad:
+                        torch.mm(dy, weight)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        return {
+            "batch_size": batch_size,
+            "examples": steps * batch_size,
+            "seconds": seconds,
+            "cpu_seconds": cpu_seconds,
+            "flops_per_example": flops,
+            "gflops": flops * steps * batch_size / seconds / 1e9,
+        }
+
     def nll(self, path: str, examples: int, num_samples: int, batch_size: int = 100) -> dict[str, Any]:
         """Time pythae's importance-sampled ``get_nll`` (its per-example loop) on the
         first ``examples`` examples of ``path``, with the MLP (the weights do not
@@ -311,6 +354,8 @@ def serve(peer: Peer) -> None:
                 )
             elif op == "nll":
                 answer = peer.nll(request["data"], int(request["examples"]), int(request["num_samples"]))
+            elif op == "gemm":
+                answer = peer.gemm(int(request["batch_size"]), request["layers"], int(request["examples"]))
             elif op == "info":
                 answer = {**info(), "device": str(peer.device)}
             else:

@@ -98,3 +98,36 @@ add(
     },
     origin="vaezoo train --model cvae --data fashion_mnist --epochs 30 --early-stopping 5 --lr 1e-3 --out model.keras",
 )
+add(
+    name="conv_vae_fashion_mnist",
+    model="conv_vae",
+    description="Convolutional VAE (Gaussian likelihood, learned per-pixel sigma), Fashion-MNIST, 12 epochs, best val epoch 12",
+    data="fashion_mnist",
+    metric="test NLL (nats, k=100)",
+    value=-798.82,
+    check=-815.65,
+    files={
+        "config.json": "39fe302d1d8aad8cae81babba28d9e55a560ae348beea58ebf579acd3ff99b7a",
+        "model.weights.h5": "3232e96e9402d019f1312a58b8d733cdde084c965eccc8fcaf347cf285e2810c",
+        "preset.json": "c662f78d2169eca750475dbf57edc984c133555294c8fd988256d937fac98b0d",
+    },
+    origin=(
+        "vaezoo train --model conv_vae --data fashion_mnist --epochs 12 --early-stopping 4 --lr 5e-4 "
+        "--config likelihood=gaussian 'likelihood_options={\"sigma\": \"per_output\", \"sigma_init\": 0.2}' --out model.keras"
+    ),
+)
+add(
+    name="beta_vae_shapes",
+    model="beta_vae",
+    description="beta-VAE (beta = 4, conv net, 10 latents), the procedural dSprites-like shapes data, 10 epochs, best val epoch 10",
+    data="shapes",
+    metric="test NLL (nats, k=100)",
+    value=77.07,
+    check=79.01,
+    files={
+        "config.json": "92ef2053c5e153aab995002f30c3afe1bd56c407e28aafc868605e8c212a1d69",
+        "model.weights.h5": "3d5b6532ebebb0a6bed44f9b34b8e1e85ada6d0e0b52a3598954814d48a97ace",
+        "preset.json": "28cc01ef50fa5f0e44c112ccf6a799e8f53453b9581d8a44496e1905655358e7",
+    },
+    origin="vaezoo train --model beta_vae --data shapes --epochs 10 --early-stopping 4 --lr 5e-4 --out model.keras",
+)
