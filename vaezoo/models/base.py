@@ -440,7 +440,7 @@ class BaseVAE(keras.Model):
             failing = tf.reduce_any(tf.stack(flags))
             norms = tf.cond(
                 failing,
-                lambda: [tf.cast(tf.linalg.global_norm(present), tf.float32) for present in grad_slots],
+                lambda: [tf.cast(tf.linalg.global_norm(slot), tf.float32) for slot in grad_slots],
                 lambda: [tf.constant(0.0)] * len(grad_slots),
             )
             values += list(norms)
