@@ -8,10 +8,18 @@ Engines are interleaved within each repeat so that machine drift hits all alike.
 model is trained for a few steps on its registered data set first (int8 is calibrated
 on it, and parity is checked at export).
 
+``--reference`` adds, in the same run, the decoder that the export issue measured its
+target on: a plain 16-512-784 MLP (registry ``vae`` with ``latent_dim=16`` and one
+hidden layer of 512). ONNX Runtime and LiteRT at batch 1 cost a fixed call overhead
+plus the time to stream the weights (a matrix-vector product reads every weight once),
+while a compiled ``tf.function`` is dominated by its fixed dispatch cost, so the speed-up
+over ``tf.function`` shrinks as a part's weights grow: the reference row and the
+registered models side by side show how much.
+
 Prints a JSON report (also to ``--json FILE``) and markdown tables.
 
 Example:
-    $ python benchmarks/export_latency.py --models vae --repeats 7 --json latency.json
+    $ python benchmarks/export_latency.py --models vae --reference --repeats 7 --json latency.json
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ from vaezoo.cli import print_json
 
 KERAS_ENGINES = ("keras.predict", "keras call", "tf.function", "tf.function xla")
 EXPORT_ENGINES = tuple(f"{fmt} {precision}" for fmt in FORMATS for precision in PRECISIONS)
+REFERENCE = ("vae", {"latent_dim": 16, "hidden_units": [512]}, "16-512-784 reference")
+"""The export issue's reference decoder: registry model, config overrides, label."""
 
 
 class _PartModel(keras.Model):
@@ -53,7 +63,12 @@ class _PartModel(keras.Model):
 
 
 def _time_calls(fn: Callable[[], Any], budget_s: float) -> float:
-    """Seconds per call of ``fn``, averaged over as many calls as fit in ``budget_s``."""
+    """Seconds per call of ``fn``, averaged over as many calls as fit in ``budget_s``, after
+    ``budget_s / 5`` of untimed calls (so that the engine measured before, e.g. TensorFlow's
+    thread pool still spinning, does not slow the first calls)."""
+    warm_until = time.perf_counter() + budget_s / 5
+    while time.perf_counter() < warm_until:
+        fn()
     calls, start = 0, time.perf_counter()
     while True:
         fn()
@@ -98,9 +113,12 @@ def _exports(model, data: np.ndarray, root: str, threads: int | None) -> tuple[d
     return edges, sizes
 
 
-def benchmark(name: str, batches: list[int], repeats: int, budget_s: float, steps: int, threads: int | None) -> dict:
-    """Latency figures of one registered model; see the module docstring."""
-    model = vaezoo.create_model(name)
+def benchmark(
+    name: str, batches: list[int], repeats: int, budget_s: float, steps: int, threads: int | None,
+    overrides: dict[str, Any] | None = None, title: str | None = None,
+) -> dict:
+    """Latency figures of one registered model (with config ``overrides``); see the module docstring."""
+    model = vaezoo.create_model(name, **(overrides or {}))
     spec = vaezoo.get_spec(name)
     data = datasets.load(spec.data, limit=2000).train.x
     model.compile(optimizer="adam")
@@ -122,27 +140,30 @@ def benchmark(name: str, batches: list[int], repeats: int, budget_s: float, step
             for _, _, engines, samples in cases:
                 for label, fn in engines.items():
                     samples[label].append(_time_calls(fn, budget_s))
+    title = title or name
     results = [
-        {"model": name, "part": part_name, "batch": batch, "engine": label, "median_ms": 1e3 * statistics.median(s),
+        {"model": title, "part": part_name, "batch": batch, "engine": label, "median_ms": 1e3 * statistics.median(s),
          "min_ms": 1e3 * min(s), "max_ms": 1e3 * max(s), "repeats": len(s)}
         for part_name, batch, _, samples in cases
         for label, s in samples.items()
     ]
-    return {"model": name, "config": spec.summary, "sizes": sizes, "results": results}
+    return {"model": title, "registry_name": name, "overrides": overrides or {}, "config": spec.summary,
+            "parameters": int(model.count_params()), "sizes": sizes, "results": results}
 
 
 def markdown(report: dict) -> str:
     """Markdown tables: latency per (model, part, batch) and engine, speed-ups, file sizes."""
     engines = [e for e in (*KERAS_ENGINES, *EXPORT_ENGINES) if any(r["engine"] == e for m in report["models"] for r in m["results"])]
-    lines = ["| model | part | batch | " + " | ".join(engines) + " | onnx fp32 vs tf.function | tflite fp32 vs tf.function |",
-             "|" + "---|" * (len(engines) + 5)]
+    ratios = ("onnx fp32", "tflite fp32", "onnx int8", "tflite int8")
+    lines = ["| model | part | batch | " + " | ".join(engines) + "".join(f" | {e} vs tf.function" for e in ratios) + " |",
+             "|" + "---|" * (len(engines) + 3 + len(ratios))]
     for entry in report["models"]:
         table: dict[tuple[str, int], dict[str, float]] = {}
         for r in entry["results"]:
             table.setdefault((r["part"], r["batch"]), {})[r["engine"]] = r["median_ms"]
         for (part, batch), row in table.items():
             cells = [f"{row[e]:.3f}" if e in row else "-" for e in engines]
-            speed = [f"{row['tf.function'] / row[e]:.1f}x" if e in row else "-" for e in ("onnx fp32", "tflite fp32")]
+            speed = [f"{row['tf.function'] / row[e]:.1f}x" if e in row else "-" for e in ratios]
             lines.append(f"| {entry['model']} | {part} | {batch} | " + " | ".join(cells + speed) + " |")
     lines += ["", "Median ms per call. File sizes (bytes):", ""]
     for entry in report["models"]:
@@ -154,19 +175,24 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark; prints JSON and markdown and returns the report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=["vae"])
+    parser.add_argument("--models", nargs="*", default=["vae"], help="registered models (none: only --reference)")
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 64])
     parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds; the median is reported")
     parser.add_argument("--budget", type=float, default=0.05, help="seconds of calls per measurement")
     parser.add_argument("--train-steps", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime / LiteRT threads (0: the backend's default)")
+    parser.add_argument("--reference", action="store_true", help="also measure the issue's 16-512-784 reference decoder")
     parser.add_argument("--json", help="also write the JSON report to this file")
     args = parser.parse_args(argv)
+    runs = [(m, None, None) for m in args.models] + ([REFERENCE] if args.reference else [])
     report = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "vaezoo": vaezoo.__version__},
         "threads": args.threads,
-        "models": [benchmark(m, args.batches, args.repeats, args.budget, args.train_steps, args.threads) for m in args.models],
+        "models": [
+            benchmark(m, args.batches, args.repeats, args.budget, args.train_steps, args.threads, overrides, title)
+            for m, overrides, title in runs
+        ],
     }
     print_json(report, args.json, sort_keys=False)
     print()

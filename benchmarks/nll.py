@@ -79,6 +79,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backup-dir", help="checkpoint folder: rerun the same command to resume an interrupted training")
     parser.add_argument("--backup-every", type=int, metavar="STEPS", help="also checkpoint every STEPS steps")
     parser.add_argument("--retrain", action="store_true", help="train again even if --out-dir holds a trained model")
+    parser.add_argument("--time-budget", type=float, metavar="SECONDS",
+                        help="stop each training at the first epoch end after this many seconds (best epoch kept)")
     parser.add_argument("--steps-per-execution", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
@@ -95,6 +97,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.backup_every and not args.backup_dir:
         parser.error("--backup-every needs --backup-dir")
     return args
+
+
+def time_budget(seconds: float):
+    """A Keras callback that stops training at the first epoch end after ``seconds``."""
+    from vaezoo._tf import keras
+
+    class _TimeBudget(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stopped = False
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.perf_counter() - self.start >= seconds:
+                self.stopped = self.model.stop_training = True
+
+    return _TimeBudget()
 
 
 def _config_for(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -128,6 +147,8 @@ def train_one(name: str, lr: float, args: argparse.Namespace, data) -> tuple[Any
     callbacks = []
     if args.patience:
         callbacks.append(keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True))
+    if args.time_budget:
+        callbacks.append(time_budget(args.time_budget))
     backup = os.path.join(args.backup_dir, _run_name(name, lr)) if args.backup_dir else None
     result = training.train(
         model, data.train.x, data.valid.x, args.epochs, args.batch_size, callbacks, args.verbose, args.seed,
@@ -145,6 +166,7 @@ def train_one(name: str, lr: float, args: argparse.Namespace, data) -> tuple[Any
         "samples_per_second": round(result.samples_per_second, 1),
         "parameters": int(model.count_params()),
         "nonfinite_steps": model.nonfinite_steps,
+        "stopped_by_time_budget": bool(args.time_budget) and callbacks[-1].stopped,
     }
     training.save_model(model, path)
     with open(record_path, "w") as f:
@@ -191,6 +213,7 @@ def run_target(target: str, args: argparse.Namespace, data) -> dict[str, Any]:
         "lr": chosen.get("lr"),
         "epochs": chosen.get("epochs"),
         "best_epoch": chosen.get("best_epoch"),
+        "stopped_by_time_budget": chosen.get("stopped_by_time_budget"),
         "train_seconds": chosen.get("train_seconds"),
         "valid_k": args.valid_k,
         "valid_nll": valid,

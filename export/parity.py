@@ -4,7 +4,8 @@ Every output of every part is compared on every exported format, through the sam
 runtime that deployments use (:mod:`vaezoo.export.runtime`), at batch 1 and at the
 size of the check batch. An output passes when it is finite and
 ``max|got - ref| <= max(atol, rtol * max|ref|)`` with the tolerance of the export's
-precision (:data:`vaezoo.export.manifest.TOLERANCES`).
+precision (:data:`vaezoo.export.manifest.TOLERANCES`); int8 also bounds the mean abs
+difference.
 
 Example:
     >>> figures = check("exports/vae")             # doctest: +SKIP
@@ -34,8 +35,9 @@ class ParityError(AssertionError):
 
 
 def compare(reference: Mapping[str, np.ndarray], got: Mapping[str, np.ndarray], tolerance: Tolerance) -> list[dict[str, Any]]:
-    """One figure per output: max abs diff (None when the export gave NaN/Inf), max abs
-    reference, allowed diff, finite, ok.
+    """One figure per output: max and mean abs diff (None when the export gave NaN/Inf),
+    max abs reference, allowed diff (and allowed mean diff where the tolerance bounds
+    it), finite, ok.
 
     Example:
         >>> r = compare({"m": np.ones(3)}, {"m": np.ones(3) + 1e-6}, Tolerance(1e-5, 1e-6))
@@ -53,12 +55,15 @@ def compare(reference: Mapping[str, np.ndarray], got: Mapping[str, np.ndarray], 
             raise ParityError(f"the Keras reference of output {name!r} is not finite; use other check data")
         finite = bool(np.isfinite(out).all())
         scale = float(np.abs(ref).max())
-        diff = float(np.abs(out - ref).max()) if finite else None
-        allowed = tolerance.allowed(scale)
-        figures.append(
-            {"output": name, "max_abs_diff": diff, "max_abs_ref": scale, "allowed": allowed, "finite": finite,
-             "ok": finite and diff <= allowed}
-        )
+        error = np.abs(out - ref) if finite else None
+        diff = float(error.max()) if finite else None
+        mean = float(error.mean()) if finite else None
+        allowed, mean_allowed = tolerance.allowed(scale), tolerance.mean_allowed(scale)
+        ok = finite and diff <= allowed and (mean_allowed is None or mean <= mean_allowed)
+        figure = {"output": name, "max_abs_diff": diff, "mean_abs_diff": mean, "max_abs_ref": scale, "allowed": allowed}
+        if mean_allowed is not None:
+            figure["mean_allowed"] = mean_allowed
+        figures.append({**figure, "finite": finite, "ok": ok})
     return figures
 
 
@@ -105,11 +110,18 @@ def measure(
 def failures(figures: Mapping[str, Any]) -> str:
     """A readable list of the failing results of ``figures`` (empty when all pass)."""
     return "\n".join(
-        f"  {r['part']}/{r['format']} batch {r['batch']} output {r['output']!r}: "
-        + (f"max abs diff {r['max_abs_diff']:.3g} > allowed {r['allowed']:.3g}" if r["finite"] else "NaN/Inf")
+        f"  {r['part']}/{r['format']} batch {r['batch']} output {r['output']!r}: " + _failure(r)
         for r in figures["results"]
         if not r["ok"]
     )
+
+
+def _failure(r: Mapping[str, Any]) -> str:
+    if not r["finite"]:
+        return "NaN/Inf"
+    if r["max_abs_diff"] > r["allowed"]:
+        return f"max abs diff {r['max_abs_diff']:.3g} > allowed {r['allowed']:.3g}"
+    return f"mean abs diff {r['mean_abs_diff']:.3g} > allowed {r['mean_allowed']:.3g}"
 
 
 def check_data(model, data: np.ndarray | None, name: str) -> tuple[np.ndarray, str]:

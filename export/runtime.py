@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Protocol
 
@@ -130,39 +131,47 @@ def _first(mask: np.ndarray) -> tuple[int, ...]:
 
 
 def _check_input(part: str, info: TensorInfo, value: Any, value_range: tuple[float, float] | None) -> np.ndarray:
-    label = f"{part} input {info.name!r}"
-    expected = "(batch, " + ", ".join(map(str, info.shape[1:])) + ")"
     arr = np.asarray(value)
     want_float = info.dtype.startswith("float")
     kind = arr.dtype.kind
     if want_float and kind != "f":
         hint = " (images are float32 in [0, 1]: divide uint8 pixels by 255)" if kind in "biu" else ""
-        raise ValueError(f"{label} has dtype {arr.dtype}; expected a floating array, cast to {info.dtype}{hint}")
+        raise ValueError(f"{_label(part, info)} has dtype {arr.dtype}; expected a floating array, cast to {info.dtype}{hint}")
     if not want_float and kind not in "iu":
-        raise ValueError(f"{label} has dtype {arr.dtype}; expected an integer array, cast to {info.dtype}")
+        raise ValueError(f"{_label(part, info)} has dtype {arr.dtype}; expected an integer array, cast to {info.dtype}")
     if arr.ndim != len(info.shape) or arr.shape[1:] != tuple(info.shape[1:]):
-        raise ValueError(f"{label} has shape {arr.shape}; expected {expected}")
+        raise ValueError(f"{_label(part, info)} has shape {arr.shape}; expected {_expected(info)}")
     if arr.shape[0] == 0:
-        raise ValueError(f"{label} is an empty batch (shape {arr.shape}); expected {expected} with batch >= 1")
+        raise ValueError(
+            f"{_label(part, info)} is an empty batch (shape {arr.shape}); expected {_expected(info)} with batch >= 1"
+        )
     if arr.dtype != info.dtype or not arr.flags.c_contiguous:
         with np.errstate(over="ignore"):
             arr = np.ascontiguousarray(arr, dtype=info.dtype)
     if want_float:
-        low, high = arr.min(), arr.max()  # NaN propagates through min and max
-        if not (np.isfinite(low) and np.isfinite(high)):
+        low, high = float(arr.min()), float(arr.max())  # NaN propagates through min and max
+        if not (math.isfinite(low) and math.isfinite(high)):
             bad = ~np.isfinite(arr)
             raise ValueError(
-                f"{label} has {int(bad.sum())} NaN or Inf value(s) (after casting to {info.dtype}); "
+                f"{_label(part, info)} has {int(bad.sum())} NaN or Inf value(s) (after casting to {info.dtype}); "
                 f"first at index {_first(bad)}: {arr[_first(bad)]!r}"
             )
         if value_range is not None and (low < value_range[0] or high > value_range[1]):
             outside = (arr < value_range[0]) | (arr > value_range[1])
             raise ValueError(
-                f"{label} has {int(outside.sum())} value(s) outside [{value_range[0]}, {value_range[1]}]; first at "
-                f"index {_first(outside)}: {arr[_first(outside)]!r}. Scale pixels to [{value_range[0]}, "
+                f"{_label(part, info)} has {int(outside.sum())} value(s) outside [{value_range[0]}, {value_range[1]}]; "
+                f"first at index {_first(outside)}: {arr[_first(outside)]!r}. Scale pixels to [{value_range[0]}, "
                 f"{value_range[1]}] (e.g. uint8 / 255)"
             )
     return arr
+
+
+def _label(part: str, info: TensorInfo) -> str:
+    return f"{part} input {info.name!r}"
+
+
+def _expected(info: TensorInfo) -> str:
+    return "(batch, " + ", ".join(map(str, info.shape[1:])) + ")"
 
 
 class EdgeModel:

@@ -105,6 +105,33 @@ def test_export_precision_smoke_report(tmp_path):
     assert "| Keras fp32 |" in done.stdout and "| int8 | tflite |" in done.stdout
 
 
+LATENCY_SCRIPT = SCRIPT.parent / "export_latency.py"
+
+
+def test_export_latency_reference_decoder_report(tmp_path):
+    """``benchmarks/export_latency.py --models --reference``: the issue's 16-512-784
+    decoder alone, every part, engine and precision timed, sizes and parity recorded."""
+    out = tmp_path / "latency.json"
+    done = subprocess.run(
+        [sys.executable, str(LATENCY_SCRIPT), "--models", "--reference", "--batches", "1", "--repeats", "1",
+         "--budget", "0.005", "--train-steps", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=900, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (entry,) = json.loads(out.read_text())["models"]
+    assert entry["model"] == "16-512-784 reference" and entry["overrides"] == {"latent_dim": 16, "hidden_units": [512]}
+    assert entry["parameters"] == (784 * 512 + 512 + 512 * 32 + 32) + (16 * 512 + 512 + 512 * 784 + 784)
+    engines = {"keras.predict", "keras call", "tf.function", "tf.function xla"} | {
+        f"{fmt} {precision}" for fmt in ("onnx", "tflite") for precision in ("fp32", "fp16", "int8")
+    }
+    for part in ("encoder", "decoder", "sampler"):
+        timed = {r["engine"]: r["median_ms"] for r in entry["results"] if r["part"] == part and r["batch"] == 1}
+        assert set(timed) == engines and all(ms > 0 for ms in timed.values()), (part, timed)
+    assert set(entry["sizes"]) == {"fp32", "fp16", "int8"}
+    assert entry["sizes"]["fp32"]["worst_abs_diff"] < 1e-4
+    assert "| 16-512-784 reference | decoder | 1 |" in done.stdout
+
+
 def test_zoo_smoke_measures_each_model_and_resumes(tmp_path):
     """Two models (one conditional), then a resumed run: the finished record is kept as
     it was, the new model is measured, and a different budget refuses to resume."""

@@ -209,12 +209,17 @@ def test_from_noise_maps_the_selector_to_the_right_component():
     np.testing.assert_allclose(np.asarray(model.prior.from_noise(eps)), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_nll_benchmark_smoke_and_resume(tmp_path):
-    """``benchmarks/nll.py --smoke`` trains, reports JSON and the table with the published
-    anchors; run again, it loads the trained model instead of training it."""
+def _nll_script():
     spec = importlib.util.spec_from_file_location("nll_benchmark", NLL_SCRIPT)
     nll = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(nll)
+    return nll
+
+
+def test_nll_benchmark_smoke_and_resume(tmp_path):
+    """``benchmarks/nll.py --smoke`` trains, reports JSON and the table with the published
+    anchors; run again, it loads the trained model instead of training it."""
+    nll = _nll_script()
     argv = ["hvae_vamp", "--smoke", "--out-dir", str(tmp_path / "runs"), "--backup-dir", str(tmp_path / "backup"),
             "--json", str(tmp_path / "nll.json")]
     first = nll.main(argv)
@@ -227,3 +232,13 @@ def test_nll_benchmark_smoke_and_resume(tmp_path):
     assert "83.19 (Tomczak & Welling 2018, HVAE + VampPrior)" in nll.table(first["results"])
     again = nll.main(argv)["results"][0]
     assert again["lr_search"][0]["loaded"] and again["test_nll"] == result["test_nll"]
+
+
+def test_nll_benchmark_time_budget_stops_at_the_first_epoch_end(tmp_path):
+    """``--time-budget`` ends a 3-epoch training after its first epoch and says so."""
+    argv = ["vae", "--limit", "128", "--epochs", "3", "--patience", "0", "--k", "3", "--valid-k", "3",
+            "--batch-size", "64", "--config", "hidden_units=[8]", "latent_dim=2", "--verbose", "0"]
+    (result,) = _nll_script().main([*argv, "--time-budget", "0.001", "--out-dir", str(tmp_path / "runs")])["results"]
+    assert result["epochs"] == 1 and result["stopped_by_time_budget"] is True
+    (unbounded,) = _nll_script().main([*argv, "--out-dir", str(tmp_path / "more")])["results"]
+    assert unbounded["epochs"] == 3 and unbounded["stopped_by_time_budget"] is False
