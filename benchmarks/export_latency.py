@@ -147,7 +147,8 @@ def benchmark(
         for part_name, batch, _, samples in cases
         for label, s in samples.items()
     ]
-    return {"model": title, "registry_name": name, "overrides": overrides or {}, "config": spec.summary,
+    summary = f"{spec.summary}, with {overrides}" if overrides else spec.summary
+    return {"model": title, "registry_name": name, "overrides": overrides or {}, "config": summary,
             "parameters": int(model.count_params()), "sizes": sizes, "results": results}
 
 
@@ -185,6 +186,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", help="also write the JSON report to this file")
     args = parser.parse_args(argv)
     runs = [(m, None, None) for m in args.models] + ([REFERENCE] if args.reference else [])
+    if not runs:
+        parser.error("nothing to measure: name models after --models, or add --reference")
     report = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "vaezoo": vaezoo.__version__},

@@ -24,7 +24,10 @@ Resuming: trained models are saved to ``--out-dir`` (with a ``.json`` record of 
 training) and loaded, not retrained, when the same command runs again; with
 ``--backup-dir`` an interrupted training resumes from its last checkpoint
 (:class:`vaezoo.training.ResumableBackup`, every epoch and every ``--backup-every``
-steps). Early stopping restarts its patience count on resume.
+steps). Early stopping restarts its patience count on resume. ``--time-budget SECONDS``
+ends each training at the first epoch end after that many seconds of this run (the
+record says ``stopped_by_time_budget``), so that the test evaluation still fits in a
+session.
 """
 
 from __future__ import annotations
@@ -80,7 +83,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backup-every", type=int, metavar="STEPS", help="also checkpoint every STEPS steps")
     parser.add_argument("--retrain", action="store_true", help="train again even if --out-dir holds a trained model")
     parser.add_argument("--time-budget", type=float, metavar="SECONDS",
-                        help="stop each training at the first epoch end after this many seconds (best epoch kept)")
+                        help="stop each training at the first epoch end after this many seconds (counted from the "
+                             "start or the resume of this run; with --patience the best epoch is kept)")
     parser.add_argument("--steps-per-execution", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
@@ -96,10 +100,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.verbose = 0
     if args.backup_every and not args.backup_dir:
         parser.error("--backup-every needs --backup-dir")
+    if args.time_budget is not None and args.time_budget <= 0:
+        parser.error(f"--time-budget must be positive seconds, got {args.time_budget}")
     return args
 
 
-def time_budget(seconds: float):
+def _time_budget(seconds: float):
     """A Keras callback that stops training at the first epoch end after ``seconds``."""
     from vaezoo._tf import keras
 
@@ -148,7 +154,7 @@ def train_one(name: str, lr: float, args: argparse.Namespace, data) -> tuple[Any
     if args.patience:
         callbacks.append(keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True))
     if args.time_budget:
-        callbacks.append(time_budget(args.time_budget))
+        callbacks.append(_time_budget(args.time_budget))
     backup = os.path.join(args.backup_dir, _run_name(name, lr)) if args.backup_dir else None
     result = training.train(
         model, data.train.x, data.valid.x, args.epochs, args.batch_size, callbacks, args.verbose, args.seed,

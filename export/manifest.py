@@ -70,6 +70,10 @@ class Tolerance:
     mean_atol: float | None = None
     mean_rtol: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.mean_atol is None and self.mean_rtol:
+            raise ValueError("mean_rtol needs mean_atol: without it the mean is not bounded")
+
     def allowed(self, max_abs_ref: float) -> float:
         """The largest permitted max abs difference for a reference of this magnitude."""
         return max(self.atol, self.rtol * max_abs_ref)

@@ -21,7 +21,7 @@ import onnx
 import pytest
 from helpers import data_args
 from vaezoo.export import check, export, runtime
-from vaezoo.export.cli import add_parser
+from vaezoo.export.cli import add_parser, parity_summary
 from vaezoo.export.manifest import (
     FORMATS,
     MANIFEST_NAME,
@@ -534,6 +534,11 @@ def test_int8_tolerance_bounds_the_mean_as_well_as_the_worst_element():
     assert shifted["mean_abs_diff"] > shifted["mean_allowed"] == 0.01
     assert "mean abs diff" in failures({"results": [{"part": "decoder", "format": "tflite", "batch": 64, **shifted}]})
     assert TOLERANCES["fp32"].mean_allowed(1.0) is None and "mean" not in TOLERANCES["fp32"].to_json()["rule"]
+    with pytest.raises(ValueError, match="mean_rtol needs mean_atol"):
+        Tolerance(atol=0.1, rtol=0.1, mean_rtol=0.01)
+    summary = parity_summary({"tolerance": {"precision": "int8"},
+                              "results": [{"part": "decoder", "format": "tflite", "batch": 64, **few}]})
+    assert summary.splitlines() == ["parity (int8): max abs diff vs Keras, worst mean", "  decoder  tflite  0.2  mean 0.0006"]
 
 
 def test_int8_export_of_the_mnist_preset_passes_parity(tmp_path, monkeypatch):
