@@ -153,8 +153,9 @@ def train_one(name: str, lr: float, args: argparse.Namespace, data) -> tuple[Any
     callbacks = []
     if args.patience:
         callbacks.append(keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True))
-    if args.time_budget:
-        callbacks.append(_time_budget(args.time_budget))
+    budget = _time_budget(args.time_budget) if args.time_budget else None
+    if budget is not None:
+        callbacks.append(budget)
     backup = os.path.join(args.backup_dir, _run_name(name, lr)) if args.backup_dir else None
     result = training.train(
         model, data.train.x, data.valid.x, args.epochs, args.batch_size, callbacks, args.verbose, args.seed,
@@ -172,7 +173,7 @@ def train_one(name: str, lr: float, args: argparse.Namespace, data) -> tuple[Any
         "samples_per_second": round(result.samples_per_second, 1),
         "parameters": int(model.count_params()),
         "nonfinite_steps": model.nonfinite_steps,
-        "stopped_by_time_budget": bool(args.time_budget) and callbacks[-1].stopped,
+        "stopped_by_time_budget": budget is not None and budget.stopped,
     }
     training.save_model(model, path)
     with open(record_path, "w") as f:

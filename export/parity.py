@@ -55,9 +55,10 @@ def compare(reference: Mapping[str, np.ndarray], got: Mapping[str, np.ndarray], 
             raise ParityError(f"the Keras reference of output {name!r} is not finite; use other check data")
         finite = bool(np.isfinite(out).all())
         scale = float(np.abs(ref).max())
-        error = np.abs(out - ref) if finite else None
-        diff = float(error.max()) if finite else None
-        mean = float(error.mean()) if finite else None
+        diff = mean = None
+        if finite:
+            error = np.abs(out - ref)
+            diff, mean = float(error.max()), float(error.mean())
         allowed, mean_allowed = tolerance.allowed(scale), tolerance.mean_allowed(scale)
         ok = finite and diff <= allowed and (mean_allowed is None or mean <= mean_allowed)
         figure = {"output": name, "max_abs_diff": diff, "mean_abs_diff": mean, "max_abs_ref": scale, "allowed": allowed}
